@@ -1,0 +1,1 @@
+export type { Sample, SampleInput } from './sample.js';

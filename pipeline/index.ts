@@ -1,0 +1,1 @@
+export type { DeclipBatch, BatchPosition } from './types.js';
