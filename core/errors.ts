@@ -25,7 +25,8 @@ export type DeclipErrorCode =
   | 'ERR_DECLIP_WORKER'
   | 'ERR_DECLIP_BACKEND'
   | 'ERR_DECLIP_CHECKPOINT'
-  | 'ERR_DECLIP_NON_FINITE_LOSS';
+  | 'ERR_DECLIP_NON_FINITE_LOSS'
+  | 'ERR_DECLIP_SOURCE_DATA';
 
 /** Base class of every error the toolkit raises on purpose. */
 export class DeclipError extends Error {
@@ -173,10 +174,24 @@ export class NonFiniteLossError extends DeclipError {
   }
 }
 
+/**
+ * An input file of a converter (a Fashion-MNIST IDX file, a CSV of captions, an image
+ * folder) is missing, unreadable or malformed. `file` names it; `reason` is a short slug.
+ */
+export class SourceDataError extends DeclipError {
+  readonly file: string;
+  readonly reason: string;
+  constructor(reason: string, detail: string, file: string, options?: { cause?: unknown }) {
+    super(`${detail} (file ${file})`, { ...options, code: 'ERR_DECLIP_SOURCE_DATA' });
+    this.reason = reason;
+    this.file = file;
+  }
+}
+
 /** The `reason` slug of any data error, for per-reason skip counts; `'error'` otherwise. */
 export function reasonOf(err: unknown): string {
   if (err instanceof ShardFormatError || err instanceof ShardReadError || err instanceof SampleError) return err.reason;
-  if (err instanceof ImageError || err instanceof TextError) return err.reason;
+  if (err instanceof ImageError || err instanceof TextError || err instanceof SourceDataError) return err.reason;
   if (err instanceof DeclipError) return err.code;
   return 'error';
 }
