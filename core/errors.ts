@@ -26,7 +26,8 @@ export type DeclipErrorCode =
   | 'ERR_DECLIP_BACKEND'
   | 'ERR_DECLIP_CHECKPOINT'
   | 'ERR_DECLIP_NON_FINITE_LOSS'
-  | 'ERR_DECLIP_SOURCE_DATA';
+  | 'ERR_DECLIP_SOURCE_DATA'
+  | 'ERR_DECLIP_SHARD_WRITE';
 
 /** Base class of every error the toolkit raises on purpose. */
 export class DeclipError extends Error {
@@ -188,9 +189,21 @@ export class SourceDataError extends DeclipError {
   }
 }
 
+/** A shard or its index could not be written (I/O error, disk full, folder not creatable). */
+export class ShardWriteError extends DeclipError {
+  readonly url: string;
+  readonly reason: string;
+  constructor(reason: string, detail: string, url: string, options?: { cause?: unknown }) {
+    super(`${detail} (shard ${url})`, { ...options, code: 'ERR_DECLIP_SHARD_WRITE' });
+    this.reason = reason;
+    this.url = url;
+  }
+}
+
 /** The `reason` slug of any data error, for per-reason skip counts; `'error'` otherwise. */
 export function reasonOf(err: unknown): string {
   if (err instanceof ShardFormatError || err instanceof ShardReadError || err instanceof SampleError) return err.reason;
+  if (err instanceof ShardWriteError) return err.reason;
   if (err instanceof ImageError || err instanceof TextError || err instanceof SourceDataError) return err.reason;
   if (err instanceof DeclipError) return err.code;
   return 'error';
