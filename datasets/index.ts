@@ -1,1 +1,3 @@
 export type { Sample, SampleInput } from './sample.js';
+export * from './writer/index.js';
+export * from './shard-index.js';

@@ -1,0 +1,9 @@
+export {
+  ShardWriter,
+  shardWriterDefaults,
+  type ShardWriterOptions,
+  type ResolvedShardWriterOptions,
+  type WrittenShard,
+} from './shard-writer.js';
+export { parseShardPattern, type ShardPattern } from './pattern.js';
+export { keyProblem, extensionProblem, tarMemberBytes, TAR_END_BYTES, type MemberNameProblem } from './members.js';
