@@ -1,0 +1,195 @@
+/**
+ * Pointwise colour operators on 8-bit RGB, in place, with the arithmetic of
+ * torchvision's PIL path (which is what MoCo v2 and DeCLIP ran):
+ *
+ * - brightness: `Image.blend(black, img, f)`; contrast: blend with the rounded mean of
+ *   the grey image; saturation: blend with the grey image. Pillow blends in float32 and
+ *   truncates toward zero, clamping to [0, 255] when extrapolating (f > 1).
+ * - hue: Pillow's RGB -> HSV (8-bit channels), hue channel + `uint8(f * 255)` modulo 256,
+ *   HSV -> RGB.
+ * - grey: ITU-R 601-2 luma in Pillow's fixed point, `(19595 R + 38470 G + 7471 B + 32768) >> 16`.
+ * - solarize: invert every channel value `>= threshold`.
+ */
+import type { RgbImage } from './types.js';
+
+const f32 = Math.fround;
+
+/** Pillow's `L` conversion of one pixel. */
+export function luma(r: number, g: number, b: number): number {
+  return (r * 19595 + g * 38470 + b * 7471 + 0x8000) >>> 16;
+}
+
+/** Pillow's `Image.blend(a, b, alpha)` for one 8-bit value (float32, truncation, clamp). */
+export function blendValue(a: number, b: number, alpha: number): number {
+  const t = f32(a + f32(f32(alpha) * (b - a)));
+  return t <= 0 ? 0 : t >= 255 ? 255 : Math.trunc(t);
+}
+
+function applyLut(data: Uint8Array, lut: Uint8Array): void {
+  for (let i = 0; i < data.length; i++) data[i] = lut[data[i] as number] as number;
+}
+
+/**
+ * Brightness: blend with black by `factor` (0 = black, 1 = unchanged), in place.
+ *
+ * @example
+ * ```ts
+ * adjustBrightness(img, 1.3);
+ * ```
+ */
+export function adjustBrightness(image: RgbImage, factor: number): void {
+  const lut = new Uint8Array(256);
+  for (let v = 0; v < 256; v++) lut[v] = blendValue(0, v, factor);
+  applyLut(image.data, lut);
+}
+
+/** Mean of the grey image, rounded as Pillow's `ImageEnhance.Contrast` does. */
+export function meanLuma(image: RgbImage): number {
+  const d = image.data;
+  let sum = 0;
+  for (let i = 0; i < d.length; i += 3) sum += luma(d[i] as number, d[i + 1] as number, d[i + 2] as number);
+  const n = image.width * image.height;
+  return n === 0 ? 0 : Math.trunc(sum / n + 0.5);
+}
+
+/**
+ * Contrast: blend with the (rounded) mean grey level by `factor`, in place.
+ *
+ * @example
+ * ```ts
+ * adjustContrast(img, 0.7);
+ * ```
+ */
+export function adjustContrast(image: RgbImage, factor: number): void {
+  const mean = meanLuma(image);
+  const lut = new Uint8Array(256);
+  for (let v = 0; v < 256; v++) lut[v] = blendValue(mean, v, factor);
+  applyLut(image.data, lut);
+}
+
+/**
+ * Saturation: blend each pixel with its grey level by `factor` (0 = grey), in place.
+ *
+ * @example
+ * ```ts
+ * adjustSaturation(img, 1.4);
+ * ```
+ */
+export function adjustSaturation(image: RgbImage, factor: number): void {
+  const d = image.data;
+  const alpha = f32(factor);
+  for (let i = 0; i < d.length; i += 3) {
+    const r = d[i] as number;
+    const g = d[i + 1] as number;
+    const b = d[i + 2] as number;
+    const l = luma(r, g, b);
+    let t = f32(l + f32(alpha * (r - l)));
+    d[i] = t <= 0 ? 0 : t >= 255 ? 255 : t;
+    t = f32(l + f32(alpha * (g - l)));
+    d[i + 1] = t <= 0 ? 0 : t >= 255 ? 255 : t;
+    t = f32(l + f32(alpha * (b - l)));
+    d[i + 2] = t <= 0 ? 0 : t >= 255 ? 255 : t;
+  }
+}
+
+/** The 8-bit hue step torchvision adds: `np.uint8(hueFactor * 255)` (truncation, wrap). */
+export function hueShift(hueFactor: number): number {
+  return ((Math.trunc(hueFactor * 255) % 256) + 256) % 256;
+}
+
+/**
+ * Hue: rotate the HSV hue by `hueFactor` of a turn (in [-0.5, 0.5]), in place, through
+ * Pillow's 8-bit HSV.
+ *
+ * @example
+ * ```ts
+ * adjustHue(img, 0.05);
+ * ```
+ */
+export function adjustHue(image: RgbImage, hueFactor: number): void {
+  const shift = hueShift(hueFactor);
+  // Even a zero shift goes through the (lossy) 8-bit HSV round trip, as in torchvision.
+  const d = image.data;
+  for (let i = 0; i < d.length; i += 3) {
+    const r = d[i] as number;
+    const g = d[i + 1] as number;
+    const b = d[i + 2] as number;
+    const maxc = r > g ? (r > b ? r : b) : g > b ? g : b;
+    const minc = r < g ? (r < b ? r : b) : g < b ? g : b;
+    if (maxc === minc) continue; // grey: h = s = 0, v = max -> unchanged
+    // RGB -> HSV (Pillow rgb2hsv, float32 intermediates).
+    const cr = maxc - minc;
+    const s = f32(cr / maxc);
+    const rc = f32((maxc - r) / cr);
+    const gc = f32((maxc - g) / cr);
+    const bc = f32((maxc - b) / cr);
+    let h: number;
+    if (r === maxc) h = f32(bc - gc);
+    else if (g === maxc) h = f32(2 + rc - bc);
+    else h = f32(4 + gc - rc);
+    h = f32((h / 6 + 1) % 1);
+    let uh = Math.trunc(h * 255);
+    const us = Math.trunc(s * 255);
+    uh = (uh + shift) & 255;
+    if (us === 0) {
+      d[i] = maxc;
+      d[i + 1] = maxc;
+      d[i + 2] = maxc;
+      continue;
+    }
+    // HSV -> RGB (Pillow hsv2rgb).
+    const hh = f32(uh) * 6 / 255;
+    const sector = Math.floor(hh);
+    const f = f32(hh - sector);
+    const fs = f32(us / 255);
+    const v = maxc;
+    const p = clampRound(f32(v) * (1 - fs));
+    const q = clampRound(f32(v) * (1 - fs * f));
+    const t = clampRound(f32(v) * (1 - fs * (1 - f)));
+    switch (sector % 6) {
+      case 0: d[i] = v; d[i + 1] = t; d[i + 2] = p; break;
+      case 1: d[i] = q; d[i + 1] = v; d[i + 2] = p; break;
+      case 2: d[i] = p; d[i + 1] = v; d[i + 2] = t; break;
+      case 3: d[i] = p; d[i + 1] = q; d[i + 2] = v; break;
+      case 4: d[i] = t; d[i + 1] = p; d[i + 2] = v; break;
+      default: d[i] = v; d[i + 1] = p; d[i + 2] = q; break;
+    }
+  }
+}
+
+function clampRound(x: number): number {
+  const r = Math.round(x);
+  return r < 0 ? 0 : r > 255 ? 255 : r;
+}
+
+/**
+ * Grey (ITU-R 601-2 luma) written to all three channels, in place.
+ *
+ * @example
+ * ```ts
+ * toGrayscale(img); // img.data[0] === img.data[1] === img.data[2]
+ * ```
+ */
+export function toGrayscale(image: RgbImage): void {
+  const d = image.data;
+  for (let i = 0; i < d.length; i += 3) {
+    const l = luma(d[i] as number, d[i + 1] as number, d[i + 2] as number);
+    d[i] = l;
+    d[i + 1] = l;
+    d[i + 2] = l;
+  }
+}
+
+/**
+ * Solarize: every channel value `>= threshold` becomes `255 - value`, in place.
+ *
+ * @example
+ * ```ts
+ * solarizeInPlace(img, 128);
+ * ```
+ */
+export function solarizeInPlace(image: RgbImage, threshold: number): void {
+  const lut = new Uint8Array(256);
+  for (let v = 0; v < 256; v++) lut[v] = v >= threshold ? 255 - v : v;
+  applyLut(image.data, lut);
+}
