@@ -1,0 +1,164 @@
+/**
+ * Tar members of a byte stream, one at a time, with tar-stream's `extract` (PAX and GNU
+ * long names, UTF-8 names). Only the member being read is held in memory; the archive is
+ * streamed. Members that belong to no sample (directories, links, hidden files, names
+ * without an extension) come out as `ignored`.
+ */
+import { type Extract, extract as tarExtract } from 'tar-stream';
+import { ShardFormatError } from '../../core/errors.js';
+import { type IgnoreReason, splitMemberName } from './keys.js';
+import { gzipErrorReason } from './sources.js';
+
+/** A regular member that is part of a sample. */
+export interface TarFileMember {
+  readonly kind: 'file';
+  readonly name: string;
+  readonly key: string;
+  readonly ext: string;
+  readonly data: Buffer;
+}
+
+/** A member that is not part of any sample (by design, not an error). */
+export interface TarIgnoredMember {
+  readonly kind: 'ignored';
+  readonly name: string;
+  readonly reason: IgnoreReason;
+}
+
+/** A member too large to hold, skipped; reported as an error by the caller. */
+export interface TarOversizedMember {
+  readonly kind: 'oversized';
+  readonly name: string;
+  readonly key: string;
+  readonly size: number;
+}
+
+export type TarMember = TarFileMember | TarIgnoredMember | TarOversizedMember;
+
+const REGULAR = new Set(['file', 'contiguous-file']);
+
+function waitWritable(extract: Extract): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      extract.off('drain', done);
+      extract.off('close', done);
+      resolve();
+    };
+    extract.on('drain', done);
+    extract.on('close', done);
+  });
+}
+
+/** Map a tar-stream / zlib error to a typed shard-format error (other errors pass through). */
+function classify(err: unknown, url: string, member: string | undefined): unknown {
+  if (!(err instanceof Error) || err instanceof ShardFormatError) return err;
+  const gz = gzipErrorReason(err);
+  if (gz === 'truncated') return new ShardFormatError('truncated', 'gzip stream ends early: the shard is truncated', { url, member }, { cause: err });
+  if (gz === 'bad-gzip') return new ShardFormatError('bad-gzip', `corrupt gzip data (${err.message})`, { url, member }, { cause: err });
+  if (err.message === 'Unexpected end of data') {
+    return new ShardFormatError('truncated', 'the tar stream ends in the middle of a member or header: the shard is truncated', { url, member }, { cause: err });
+  }
+  if (/^Invalid (tar )?header|Header exceeds max size/.test(err.message)) {
+    return new ShardFormatError('bad-header', `corrupt tar header (${err.message})`, { url, member }, { cause: err });
+  }
+  return err;
+}
+
+/** The error of a member cut short, and which member that was. */
+export class TarStreamError extends Error {
+  constructor(
+    readonly error: unknown,
+    readonly member: string | undefined,
+  ) {
+    super('tar stream failed');
+  }
+}
+
+/**
+ * The members of a (decompressed) tar byte stream, in archive order. Format errors
+ * are thrown as {@link ShardFormatError} (`truncated`, `bad-header`, `bad-gzip`) naming
+ * the member being read; source errors pass through unchanged.
+ *
+ * @example
+ * ```ts
+ * for await (const m of tarMembers(maybeGunzip(shardBytes(url, ctx)), url, 1 << 30)) {
+ *   if (m.kind === 'file') console.log(m.key, m.ext, m.data.length);
+ * }
+ * ```
+ */
+export async function* tarMembers(
+  bytes: AsyncIterable<Buffer>,
+  url: string,
+  maxMemberBytes: number,
+  hooks: { readonly onSourceBytes?: (n: number) => void; readonly closeSource?: () => void } = {},
+): AsyncGenerator<TarMember> {
+  const { onSourceBytes, closeSource } = hooks;
+  // tar-stream also takes these (not in its typings): old v7 headers, UTF-8 names.
+  const extractOptions = { allowUnknownFormat: true, filenameEncoding: 'utf-8' };
+  const extract = tarExtract(extractOptions as unknown as Parameters<typeof tarExtract>[0]);
+  const source = bytes[Symbol.asyncIterator]();
+  let sourceError: unknown;
+  let stopped = false;
+  const pump = (async () => {
+    try {
+      for (;;) {
+        if (stopped || extract.destroyed) return;
+        const r = await source.next();
+        if (r.done === true) break;
+        onSourceBytes?.(r.value.length);
+        if (stopped || extract.destroyed) return;
+        if (!extract.write(r.value)) await waitWritable(extract);
+      }
+      if (!extract.destroyed) extract.end(undefined);
+    } catch (err) {
+      sourceError = err;
+      extract.destroy(err as Error);
+    }
+  })();
+  let current: string | undefined;
+  let last: string | undefined;
+  try {
+    for await (const entry of extract) {
+      const h = entry.header;
+      current = h.name;
+      const size = h.size ?? 0;
+      if (!REGULAR.has(h.type ?? 'file')) {
+        await drain(entry);
+        yield { kind: 'ignored', name: h.name, reason: 'not-a-file' };
+      } else {
+        const split = splitMemberName(h.name);
+        if (typeof split === 'string') {
+          await drain(entry);
+          yield { kind: 'ignored', name: h.name, reason: split };
+        } else if (size > maxMemberBytes) {
+          await drain(entry);
+          yield { kind: 'oversized', name: h.name, key: split.key, size };
+        } else {
+          const data = Buffer.allocUnsafe(size);
+          let at = 0;
+          for await (const chunk of entry as AsyncIterable<Buffer>) {
+            chunk.copy(data, at);
+            at += chunk.length;
+          }
+          yield { kind: 'file', name: h.name, key: split.key, ext: split.ext, data: at === size ? data : data.subarray(0, at) };
+        }
+      }
+      last = current;
+      current = undefined;
+    }
+  } catch (err) {
+    throw new TarStreamError(classify(sourceError ?? err, url, current ?? last), current ?? last);
+  } finally {
+    stopped = true;
+    closeSource?.();
+    extract.destroy();
+    await pump;
+    await source.return?.();
+  }
+}
+
+async function drain(entry: AsyncIterable<unknown>): Promise<void> {
+  for await (const _chunk of entry) {
+    // skipped member: its bytes are read and dropped
+  }
+}

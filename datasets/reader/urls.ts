@@ -1,0 +1,61 @@
+/**
+ * Shard URL lists: brace expansion (`name-{000000..000099}.tar`, zero padding kept) and
+ * lists joined with `::`, as webdataset writes them.
+ */
+import braces from 'braces';
+import { invalidOption } from '../../core/validate.js';
+
+/** The kind of byte source a shard URL names. */
+export type ShardUrlKind = 'file' | 'http' | 'pipe' | 'stdin';
+
+/** Upper bound on the number of shard URLs one brace range may expand to. */
+export const MAX_EXPANDED_URLS = 1_000_000;
+
+/**
+ * Expand one or more URL specs into the flat list of shard URLs, in order.
+ *
+ * Each spec is split on `::`, then each part is brace-expanded (`{a,b}`, `{000..099}`).
+ * Empty parts are an error.
+ *
+ * @example
+ * ```ts
+ * expandShardUrls('d/s-{000..002}.tar::extra.tar');
+ * // ['d/s-000.tar', 'd/s-001.tar', 'd/s-002.tar', 'extra.tar']
+ * ```
+ */
+export function expandShardUrls(specs: string | readonly string[]): string[] {
+  const list = typeof specs === 'string' ? [specs] : specs;
+  const out: string[] = [];
+  for (const spec of list) {
+    if (typeof spec !== 'string') throw invalidOption('urls', 'string or array of strings', spec);
+    for (const part of spec.split('::')) {
+      const trimmed = part.trim();
+      if (trimmed.length === 0) throw invalidOption('urls', 'non-empty shard URLs (between "::")', spec);
+      // `-` and pipe commands without braces pass through braces unchanged.
+      let expanded: string[];
+      try {
+        expanded = braces(trimmed, { expand: true, rangeLimit: MAX_EXPANDED_URLS });
+      } catch {
+        throw invalidOption('urls', `brace pattern expanding to at most ${MAX_EXPANDED_URLS} URLs`, spec);
+      }
+      for (const url of expanded) out.push(url);
+    }
+  }
+  return out;
+}
+
+/**
+ * What kind of source a shard URL names.
+ *
+ * @example
+ * ```ts
+ * shardUrlKind('pipe:curl -s http://h/s.tar'); // 'pipe'
+ * shardUrlKind('-'); // 'stdin'
+ * ```
+ */
+export function shardUrlKind(url: string): ShardUrlKind {
+  if (url === '-') return 'stdin';
+  if (url.startsWith('pipe:')) return 'pipe';
+  if (/^https?:\/\//i.test(url)) return 'http';
+  return 'file';
+}
