@@ -1,1 +1,2 @@
 export * from './image/index.js';
+export * from './text/index.js';
