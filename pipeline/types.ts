@@ -40,4 +40,10 @@ export interface BatchPosition {
   readonly samplesBefore: number;
   /** Zero-based index of this batch in the run. */
   readonly batchIndex: number;
+  /**
+   * Where to restart to continue right after this batch: pass `epoch` as the pipeline's
+   * `startEpoch` and `skipSamples` as its `skipSamples` (source samples of that epoch
+   * already consumed, delivered or dropped as bad; skipped before any decoding).
+   */
+  readonly resumeFrom: { readonly epoch: number; readonly skipSamples: number };
 }

@@ -1,0 +1,95 @@
+/**
+ * batch: gather `batchSize` augmented samples (the last batch of a finite stream may be
+ * smaller) and assemble them into one {@link DeclipBatch} of contiguous typed arrays.
+ *
+ * @example
+ * ```ts
+ * samples$.pipe(batchSamples({ batchSize: 64, imageSize: 224, contextLength: 77, metrics }))
+ * ```
+ */
+import { bufferCount, defer, map, tap, type OperatorFunction } from 'rxjs';
+import type { PipelineMetrics } from '../metrics.js';
+import type { DeclipBatch } from '../types.js';
+import type { AugmentedSample } from './augment.js';
+
+export interface BatchOptions {
+  readonly batchSize: number;
+  readonly imageSize: number;
+  readonly contextLength: number;
+  readonly metrics: PipelineMetrics;
+}
+
+/** Copy samples into one batch. `batchIndex` and `samplesBefore` place it in the run. */
+export function assembleBatch(
+  rows: readonly AugmentedSample[],
+  batchIndex: number,
+  samplesBefore: number,
+  imageSize: number,
+  contextLength: number,
+): DeclipBatch {
+  const b = rows.length;
+  const L = contextLength;
+  const pixels = imageSize * imageSize * 3;
+  const images1 = new Float32Array(b * pixels);
+  const images2 = new Float32Array(b * pixels);
+  const tokens = new Int32Array(b * L);
+  const tokensEda = new Int32Array(b * L);
+  const tokensMasked = new Int32Array(b * L);
+  const mlmLabels = new Int32Array(b * L);
+  const eot = new Int32Array(b);
+  const eotEda = new Int32Array(b);
+  const labels = new Int32Array(b);
+  const keys: string[] = [];
+  rows.forEach((s, i) => {
+    images1.set(s.view1, i * pixels);
+    images2.set(s.view2, i * pixels);
+    tokens.set(s.ints.subarray(0, L), i * L);
+    tokensEda.set(s.ints.subarray(L, 2 * L), i * L);
+    tokensMasked.set(s.ints.subarray(2 * L, 3 * L), i * L);
+    mlmLabels.set(s.ints.subarray(3 * L, 4 * L), i * L);
+    eot[i] = s.ints[4 * L] ?? 0;
+    eotEda[i] = s.ints[4 * L + 1] ?? 0;
+    labels[i] = s.label;
+    keys.push(s.key);
+  });
+  const last = rows[b - 1];
+  return {
+    size: b,
+    imageSize,
+    images1,
+    images2,
+    contextLength,
+    tokens,
+    tokensEda,
+    tokensMasked,
+    mlmLabels,
+    eot,
+    eotEda,
+    labels,
+    keys,
+    position: {
+      epoch: rows[0]?.epoch ?? 0,
+      samplesBefore,
+      batchIndex,
+      resumeFrom: { epoch: last?.epoch ?? 0, skipSamples: (last?.index ?? -1) + 1 },
+    },
+  };
+}
+
+export function batchSamples(options: BatchOptions): OperatorFunction<AugmentedSample, DeclipBatch> {
+  const { batchSize, imageSize, contextLength, metrics } = options;
+  return (source) =>
+    defer(() => {
+      let samplesBefore = 0;
+      return source.pipe(
+        tap(() => metrics.add('batchFill', 1)),
+        bufferCount(batchSize),
+        map((rows, batchIndex) => {
+          metrics.add('batchFill', -rows.length);
+          const batch = assembleBatch(rows, batchIndex, samplesBefore, imageSize, contextLength);
+          samplesBefore += rows.length;
+          return batch;
+        }),
+      );
+    });
+}

@@ -1,0 +1,160 @@
+/**
+ * Pipeline options in three shapes: the readonly partial input {@link PipelineOptions},
+ * the frozen {@link PIPELINE_DEFAULTS}, and {@link ResolvedPipelineOptions}. Validated
+ * once, in {@link resolvePipelineOptions}.
+ *
+ * @example
+ * ```ts
+ * const opts = resolvePipelineOptions({ shards: 'data/train-{000000..000009}.tar', tokenizerFile: 'tok.json' });
+ * opts.batchSize; // 64
+ * ```
+ */
+import { availableParallelism } from 'node:os';
+import type { SampleError } from '../core/errors.js';
+import { invalidOption, expectBoolean, expectInteger, expectNumber, expectOneOf, expectString } from '../core/validate.js';
+import { ERROR_POLICIES, type ErrorPolicy } from './operators/error-policy.js';
+import type { OpenEpoch } from './operators/source.js';
+
+export interface PipelineOptions {
+  /** Shard URLs (brace patterns, `::` lists, paths, http(s), pipe:); required unless `open` is given. */
+  readonly shards?: string | readonly string[];
+  /** Custom sample source per epoch, instead of reading `shards` (tests, other formats). */
+  readonly open?: OpenEpoch;
+  /** Saved tokenizer JSON file; each worker loads it once. Required by the default worker. */
+  readonly tokenizerFile?: string;
+  /** Samples per batch (default 64). */
+  readonly batchSize?: number;
+  /** Image side S of both views (default 224). */
+  readonly imageSize?: number;
+  /** Token row length L (default 77). */
+  readonly contextLength?: number;
+  /** Augmentation worker threads (default: core count). */
+  readonly workers?: number;
+  /** Tasks handed to one worker at a time (default 2). */
+  readonly tasksPerWorker?: number;
+  /** Samples per worker task (default 4). */
+  readonly samplesPerTask?: number;
+  /** Batches of samples allowed ahead of the consumer (default 2). */
+  readonly prefetch?: number;
+  /** Sample shuffle buffer of the shard reader; 0 = no shuffling (default 1000). */
+  readonly shuffleBuffer?: number;
+  /** Shuffle the shard list each epoch (default true). */
+  readonly shuffleShards?: boolean;
+  /** Seed of every random choice: shuffles and augmentations (default 0). */
+  readonly seed?: number;
+  /** First epoch (default 0). */
+  readonly startEpoch?: number;
+  /** Epochs to run (default 1; Infinity for ever). */
+  readonly epochs?: number;
+  /** Samples of `startEpoch` to pass over, undecoded (resume; default 0). */
+  readonly skipSamples?: number;
+  /** Bad samples and shards: throw (default), warn, skip. */
+  readonly onError?: ErrorPolicy;
+  /** Where `warn` reports (default: one line on stderr). */
+  readonly onWarn?: (error: SampleError | Error) => void;
+  /** Pixel limit of a decoded image (default 100 megapixels... see augment/image). */
+  readonly pixelLimit?: number;
+  /** Custom worker module (exports `augment(task)`), for other augmentations and tests. */
+  readonly workerFile?: string;
+  /** Extra data for a custom worker module. */
+  readonly workerExtra?: Readonly<Record<string, unknown>>;
+  /** Give the event loop a turn before each batch is returned (default true). */
+  readonly yieldOnPull?: boolean;
+  /** Stops the pipeline; a pending pull rejects with the signal's reason. */
+  readonly signal?: AbortSignal;
+}
+
+export interface ResolvedPipelineOptions {
+  readonly shards: readonly string[] | undefined;
+  readonly open: OpenEpoch | undefined;
+  readonly tokenizerFile: string | undefined;
+  readonly batchSize: number;
+  readonly imageSize: number;
+  readonly contextLength: number;
+  readonly workers: number;
+  readonly tasksPerWorker: number;
+  readonly samplesPerTask: number;
+  readonly prefetch: number;
+  readonly shuffleBuffer: number;
+  readonly shuffleShards: boolean;
+  readonly seed: number;
+  readonly startEpoch: number;
+  readonly epochs: number;
+  readonly skipSamples: number;
+  readonly onError: ErrorPolicy;
+  readonly onWarn: (error: SampleError | Error) => void;
+  readonly pixelLimit: number | undefined;
+  readonly workerFile: string | undefined;
+  readonly workerExtra: Readonly<Record<string, unknown>> | undefined;
+  readonly yieldOnPull: boolean;
+  readonly signal: AbortSignal | undefined;
+}
+
+export const PIPELINE_DEFAULTS = Object.freeze({
+  batchSize: 64,
+  imageSize: 224,
+  contextLength: 77,
+  tasksPerWorker: 2,
+  samplesPerTask: 4,
+  prefetch: 2,
+  shuffleBuffer: 1000,
+  shuffleShards: true,
+  seed: 0,
+  startEpoch: 0,
+  epochs: 1,
+  skipSamples: 0,
+  onError: 'throw' as ErrorPolicy,
+  yieldOnPull: true,
+});
+
+function warnToStderr(error: Error): void {
+  process.stderr.write(`declip: warning: ${error.message}\n`);
+}
+
+export function resolvePipelineOptions(options: PipelineOptions): ResolvedPipelineOptions {
+  const d = PIPELINE_DEFAULTS;
+  let shards: readonly string[] | undefined;
+  if (options.shards !== undefined) {
+    const list = typeof options.shards === 'string' ? [options.shards] : options.shards;
+    if (!Array.isArray(list) || list.length === 0) throw invalidOption('shards', 'non-empty string or array of strings', options.shards);
+    shards = list.map((s, i) => expectString(`shards[${i}]`, s));
+  }
+  if (shards === undefined && options.open === undefined) throw invalidOption('shards', 'non-empty string or array of strings', undefined);
+  if (options.open !== undefined && typeof options.open !== 'function') throw invalidOption('open', 'function', options.open);
+  const epochs = options.epochs ?? d.epochs;
+  if (epochs !== Infinity) expectInteger('epochs', epochs, 1);
+  const batchSize = expectInteger('batchSize', options.batchSize ?? d.batchSize, 1, 65536);
+  const samplesPerTask = expectInteger('samplesPerTask', options.samplesPerTask ?? d.samplesPerTask, 1, 1024);
+  if (options.onWarn !== undefined && typeof options.onWarn !== 'function') throw invalidOption('onWarn', 'function', options.onWarn);
+  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw invalidOption('signal', 'AbortSignal', options.signal);
+  return {
+    shards,
+    open: options.open,
+    tokenizerFile: options.tokenizerFile === undefined ? undefined : expectString('tokenizerFile', options.tokenizerFile),
+    batchSize,
+    imageSize: expectInteger('imageSize', options.imageSize ?? d.imageSize, 8, 4096),
+    contextLength: expectInteger('contextLength', options.contextLength ?? d.contextLength, 3, 4096),
+    workers: expectInteger('workers', options.workers ?? availableParallelism(), 1, 256),
+    tasksPerWorker: expectInteger('tasksPerWorker', options.tasksPerWorker ?? d.tasksPerWorker, 1, 64),
+    samplesPerTask,
+    prefetch: expectInteger('prefetch', options.prefetch ?? d.prefetch, 1, 1024),
+    shuffleBuffer: expectInteger('shuffleBuffer', options.shuffleBuffer ?? d.shuffleBuffer, 0, 1_000_000),
+    shuffleShards: expectBoolean('shuffleShards', options.shuffleShards ?? d.shuffleShards),
+    seed: expectInteger('seed', options.seed ?? d.seed, 0, 2 ** 32 - 1),
+    startEpoch: expectInteger('startEpoch', options.startEpoch ?? d.startEpoch, 0),
+    epochs,
+    skipSamples: expectInteger('skipSamples', options.skipSamples ?? d.skipSamples, 0),
+    onError: expectOneOf('onError', options.onError ?? d.onError, ERROR_POLICIES),
+    onWarn: options.onWarn ?? warnToStderr,
+    pixelLimit: options.pixelLimit === undefined ? undefined : expectNumber('pixelLimit', options.pixelLimit, 1),
+    workerFile: options.workerFile === undefined ? undefined : expectString('workerFile', options.workerFile),
+    workerExtra: options.workerExtra,
+    yieldOnPull: expectBoolean('yieldOnPull', options.yieldOnPull ?? d.yieldOnPull),
+    signal: options.signal,
+  };
+}
+
+/** Most samples between the reader and the consumer: the prefetch ring plus the tasks in workers. */
+export function samplesInPipelineBound(o: ResolvedPipelineOptions): number {
+  return o.prefetch * o.batchSize + o.workers * o.tasksPerWorker * o.samplesPerTask;
+}
