@@ -221,3 +221,22 @@ t.test('padding: a centre crop larger than the image is black around it', async 
   t.same([...out.data.subarray(0, 18)], new Array(18).fill(0), 'first row is padding');
   t.same([...out.data.subarray((1 * 6 + 1) * 3, (1 * 6 + 1) * 3 + 3)], [...img.data.subarray(0, 3)], 'source (0,0) lands at (1,1)');
 });
+
+t.test('a whole view (crop, jitter, blur, flip) run as one fused plan matches torchvision step by step', async (t) => {
+  const [c] = cases('composed');
+  t.ok(c);
+  if (c === undefined) return;
+  const t1 = compileImageTransform([{ op: 'randomResizedCrop', params: { size: [11, 12] } }]);
+  const out = t1.run(src, {
+    // The flip is folded into the resampling (mirror), before the colour ops and blur.
+    geometry: { box: { x: 3, y: 2, width: 17, height: 13 }, resizeWidth: 12, resizeHeight: 11, window: { x: 0, y: 0, width: 12, height: 11 }, mirror: true },
+    pixels: [
+      { op: 'contrast', factor: 1.2 },
+      { op: 'hue', factor: -0.05 },
+      { op: 'brightness', factor: 0.8 },
+      { op: 'saturation', factor: 1.3 },
+      { op: 'gaussianBlur', sigma: 0.7 },
+    ],
+  });
+  t.same(diff(out, decodeRef(c.output)), { max: 0, count: 0 });
+});
