@@ -43,7 +43,7 @@ async function* fileBytes(url: string, signal: AbortSignal): AsyncGenerator<Buff
   } catch (err) {
     if (signal.aborted) throw signal.reason;
     const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
-    throw new ShardReadError(started ? 'read-failed' : 'open-failed', `cannot read ${path} (${code})`, url, { cause: err });
+    throw new ShardReadError(started ? 'read-failed' : 'open-failed', `cannot ${started ? 'read' : 'open'} the file (${code})`, url, { cause: err });
   } finally {
     stream.destroy();
   }
