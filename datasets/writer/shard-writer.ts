@@ -148,14 +148,23 @@ class OpenShard {
   pump: Promise<void> | undefined;
   fh: FileHandle | undefined;
   stream: WriteStream | undefined;
+  started: Promise<void> | undefined;
 
   constructor(
     readonly number: number,
     readonly path: string,
     readonly tempPath: string,
-  ) {}
+  ) {
+    // Errors reach callers through entry callbacks and the pump; never as an unhandled 'error'.
+    this.pack.on('error', () => undefined);
+  }
 
-  async start(): Promise<void> {
+  start(): Promise<void> {
+    this.started ??= this.#start();
+    return this.started;
+  }
+
+  async #start(): Promise<void> {
     await mkdir(dirname(this.path), { recursive: true });
     this.fh = await open(this.tempPath, 'w', 0o644);
     const stream = this.fh.createWriteStream({ autoClose: false });
@@ -220,6 +229,7 @@ class OpenShard {
   }
 
   async discard(reason: unknown): Promise<void> {
+    await this.started?.catch(() => undefined);
     this.pack.destroy(reason instanceof Error ? reason : new Error(String(reason)));
     await this.pump?.catch(() => undefined);
     await this.#releaseStream();
@@ -341,6 +351,7 @@ export class ShardWriter {
     } catch (err) {
       throw this.#fail(new ShardWriteError('write-failed', `cannot write sample ${key}`, shard.path, { cause: err }));
     }
+    if (this.#failed) throw this.#failure;
     shard.count++;
     shard.bytes += sampleBytes;
     this.#samples++;
@@ -375,6 +386,7 @@ export class ShardWriter {
     } catch (err) {
       throw this.#fail(new ShardWriteError('open-failed', 'cannot create the shard file', path, { cause: err }));
     }
+    if (this.#failed) throw this.#failure;
     return shard;
   }
 
