@@ -9,10 +9,9 @@
  * for await (const sample of openShards(options, 0, signal, (reason) => counts[reason]++)) { ... }
  * ```
  */
+import { readSamples } from '../../datasets/reader/index.js';
 import type { Sample } from '../../datasets/sample.js';
 import type { ResolvedPipelineOptions } from '../options.js';
-
-type ReaderModule = typeof import('../../datasets/reader/index.js');
 
 export async function* openShards(
   o: ResolvedPipelineOptions,
@@ -21,8 +20,7 @@ export async function* openShards(
   onSkip: (reason: string, error: Error) => void,
 ): AsyncGenerator<Sample, void, undefined> {
   if (o.shards === undefined) return;
-  const { readSamples } = (await import('../../datasets/reader/index.js')) as ReaderModule;
-  yield* readSamples({
+  const reader = readSamples({
     urls: o.shards,
     seed: o.seed,
     epoch,
@@ -37,4 +35,9 @@ export async function* openShards(
     },
     signal,
   });
+  try {
+    yield* reader;
+  } finally {
+    await reader.close();
+  }
 }

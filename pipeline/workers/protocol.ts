@@ -66,5 +66,5 @@ export function transferResult(draft: ResultDraft): AugmentResult {
     [Piscina.transferableSymbol]: [draft.images.buffer, draft.ints.buffer],
     [Piscina.valueSymbol]: value,
   };
-  return Piscina.move(movable) as unknown as AugmentResult;
+  return Piscina.move(movable as unknown as Parameters<typeof Piscina.move>[0]) as unknown as AugmentResult;
 }
