@@ -21,6 +21,7 @@ import type { Readable } from 'node:stream';
 import { DeclipError, ShardFormatError, ShardReadError } from '../../core/errors.js';
 import { Rng } from '../../core/rng.js';
 import type { Sample } from '../sample.js';
+import { splitMemberName } from './keys.js';
 import { type ReadOptions, type ResolvedReadOptions, resolveReadOptions } from './options.js';
 import { resampledShards, sampleShuffleSeed, shardsForPass } from './plan.js';
 import { shuffleBuffer } from './shuffle.js';
@@ -268,11 +269,21 @@ export class ShardReader extends EventEmitter<ShardReaderEvents> implements Asyn
       if (outer.aborted) throw outer.reason;
       let cause: unknown = err;
       let member: string | undefined;
+      let lost = current !== undefined;
       if (err instanceof TarStreamError) {
         cause = err.error;
         member = err.member;
+        lost ||= err.midMember;
+        // The stream broke inside a member of another key: the sample before it is complete.
+        const cutIn = err.midMember && err.member !== undefined ? splitMemberName(err.member) : undefined;
+        if (current !== undefined && typeof cutIn === 'object' && cutIn.key !== current.key) {
+          const done = current;
+          current = undefined;
+          count++;
+          yield { __key__: done.key, __url__: url, files: done.files };
+        }
       }
-      if (current !== undefined) stats.samplesDropped++;
+      if (lost) stats.samplesDropped++;
       if (cause instanceof ShardFormatError) {
         this.#report(cause, member ?? cause.member);
       } else if (cause instanceof ShardReadError) {

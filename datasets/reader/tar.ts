@@ -68,7 +68,10 @@ function classify(err: unknown, url: string, member: string | undefined): unknow
 export class TarStreamError extends Error {
   constructor(
     readonly error: unknown,
+    /** The member being read when the stream failed, else the last member read. */
     readonly member: string | undefined,
+    /** True when `member`'s header was read but its data was not (completely). */
+    readonly midMember: boolean,
   ) {
     super('tar stream failed');
   }
@@ -147,7 +150,7 @@ export async function* tarMembers(
       current = undefined;
     }
   } catch (err) {
-    throw new TarStreamError(classify(sourceError ?? err, url, current ?? last), current ?? last);
+    throw new TarStreamError(classify(sourceError ?? err, url, current ?? last), current ?? last, current !== undefined);
   } finally {
     stopped = true;
     closeSource?.();
