@@ -104,16 +104,13 @@ t.test('random insertion adds n WordNet synonyms of words of the caption', async
 
 t.test('random swap exchanges n pairs of distinct positions', async (t) => {
   const words = splitWords('one two three four five');
-  let changed = 0;
   for (let seed = 0; seed < 100; seed++) {
     const out = randomSwap(words, 1, new Rng(seed));
     t.same(sorted(out), sorted(words), 'same words');
     const moved = out.filter((w, i) => w !== words[i]).length;
     t.equal(moved, 2, 'exactly two positions differ');
-    if (moved > 0) changed++;
     t.same(randomSwap(words, 1, new Rng(seed)), out, 'deterministic');
   }
-  t.equal(changed, 100);
   t.same(randomSwap(['alone'], 1, new Rng(1)), ['alone'], 'one word: unchanged');
   t.same(randomSwap([], 1, new Rng(1)), []);
 });
