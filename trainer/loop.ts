@@ -1,0 +1,460 @@
+/**
+ * The training loop: pipeline batches -> DeCLIP losses -> gradients -> clip -> AdamW,
+ * with checkpoints, resume, a non-finite-loss guard and per-step metrics.
+ *
+ * Data: the loop pulls from an async iterable of {@link DeclipBatch}es and asks for the
+ * next batch as soon as it has taken one, *before* the (synchronous, event-loop-blocking)
+ * tfjs step runs: the pipeline's workers prepare it meanwhile and its prefetch ring fills
+ * between steps; the time the loop then waits for it is `dataWaitMs`.
+ *
+ * Determinism and resume: the model, the NN queue and the pipeline are seeded from the
+ * config's seed; a checkpoint stores weights (with BatchNorm buffers), AdamW moments, the
+ * NN queue, the step and the stream position (`epoch`, `skipSamples` of the batch after
+ * the last one consumed), so `resume: true` re-opens the stream there and continues the
+ * same loss curve as an uninterrupted run.
+ *
+ * Non-finite guard: a batch whose loss is NaN/Inf is not applied; the last checkpoint is
+ * reloaded, the stream re-opened from its position with that batch skipped (its index is
+ * recorded in later checkpoints), and training goes on. More than `maxNonFinite` such
+ * batches stop the run with {@link NonFiniteLossError}.
+ *
+ * Tensor ownership: every tensor a step creates is disposed before the next one
+ * (`tf.memory().numTensors` is flat from step 2 on; step 1 creates the AdamW moments).
+ *
+ * @example
+ * ```ts
+ * await selectBackend({ backend: 'cpu' });
+ * const config = await loadTrainConfig('tiny', { data: { shards: ['train-{000000..000003}.tar'] } });
+ * const result = await train({
+ *   config, runDir: 'runs/tiny',
+ *   openBatches: (from) => createPipeline({ shards: config.data.shards, tokenizerFile, batchSize: config.batch,
+ *     imageSize: 32, contextLength: 24, seed: config.seed, epochs: Infinity, startEpoch: from.epoch, skipSamples: from.skipSamples }),
+ * });
+ * ```
+ */
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { CheckpointError, InvalidOptionError, NonFiniteLossError } from '../core/errors.js';
+import { deriveSeed } from '../core/rng.js';
+import type { DeclipBatch } from '../pipeline/types.js';
+import { CHECKPOINT_FORMAT, type CheckpointState, latestCheckpoint, loadCheckpoint, type LoadedCheckpoint, saveCheckpoint, type StreamPosition } from './checkpoint/checkpoint.js';
+import type { StoredTensor } from './checkpoint/safetensors.js';
+import type { TrainConfig } from './config.js';
+import { batchToInputs, type DeclipInputs, declipLosses, disposeInputs, disposeLossOutput, type DeclipLossOutput } from './declip-step.js';
+import { type LossTerm, lossTerms } from './losses/config.js';
+import { NearestNeighbourQueue } from './losses/nn-queue.js';
+import { MetricsLog, readMetrics, type StepMetrics } from './log/metrics.js';
+import { writePlots } from './log/plot.js';
+import { createProgress, type Progress } from './log/progress.js';
+import { createDeclipModel, type DeclipModel } from './models/declip-model.js';
+import { GradientAccumulator } from './optim/accumulate.js';
+import { AdamW, clampVariable } from './optim/adamw.js';
+import { clipByGlobalNorm } from './optim/clip.js';
+import { warmupCosine } from './optim/schedule.js';
+
+/** Where a stream (re)starts: the pipeline's `startEpoch` and `skipSamples`. */
+export interface StreamStart {
+  readonly epoch: number;
+  readonly skipSamples: number;
+}
+
+/** A stream of batches the loop can stop (`close` is called when it is done with it). */
+export interface BatchSource extends AsyncIterable<DeclipBatch> {
+  close?(): Promise<void> | void;
+  describe?(): string;
+}
+
+/** Opens the deterministic batch stream at a position (called again on resume and recovery). */
+export type OpenBatches = (start: StreamStart) => BatchSource;
+
+/** Extended checkpoint position: the pipeline restart point plus counters. */
+export interface LoopPosition extends StreamPosition {
+  readonly skipSamples: number;
+}
+
+export interface TrainOptions {
+  readonly config: TrainConfig;
+  /** Output folder: metrics.jsonl, checkpoints/, plots. */
+  readonly runDir: string;
+  readonly openBatches: OpenBatches;
+  /** Continue from the newest checkpoint in `runDir` (a fresh start when there is none). */
+  readonly resume?: boolean;
+  /** Stop after the current step, write a checkpoint and return (SIGINT/SIGTERM). */
+  readonly signal?: AbortSignal;
+  /** Path of the run's tokenizer, relative to `runDir`, recorded in checkpoints. */
+  readonly tokenizer?: string;
+  /** Human-readable progress lines (default: none). */
+  readonly log?: (line: string) => void;
+  /** Draw a progress bar on this stream when it is a TTY (default: none). */
+  readonly progressStream?: NodeJS.WriteStream;
+  /** Write SVG plots next to metrics.jsonl at the end (default true). */
+  readonly plots?: boolean;
+  /** Called after every optimizer step with its metrics line. */
+  readonly onStep?: (metrics: StepMetrics) => void;
+}
+
+export interface TrainResult {
+  /** Optimizer steps completed (including those of earlier, resumed runs). */
+  readonly step: number;
+  readonly stopped: 'completed' | 'aborted' | 'end-of-data';
+  /** The last checkpoint written. */
+  readonly checkpoint: string;
+  readonly metricsPath: string;
+  /** Batch indices skipped for non-finite losses. */
+  readonly skippedBatches: readonly number[];
+  readonly plots: readonly string[];
+  /** Metrics of the last step, if one ran in this call. */
+  readonly last: StepMetrics | undefined;
+}
+
+const ABORTED = Symbol('aborted');
+
+/** The model's variables (parameters and buffers) as plain arrays, by name. */
+export function modelWeights(model: DeclipModel): Record<string, StoredTensor> {
+  const out: Record<string, StoredTensor> = {};
+  for (const e of model.params.entries()) {
+    out[e.name] = { dtype: 'F32', shape: [...e.variable.shape], data: Float32Array.from(e.variable.dataSync()) };
+  }
+  return out;
+}
+
+/** Load weights (by name, shapes checked) into a model's variables. Extra names are errors. */
+export function loadModelWeights(model: DeclipModel, weights: Readonly<Record<string, StoredTensor>>, source = 'weights'): void {
+  const entries = model.params.entries();
+  for (const e of entries) {
+    const w = weights[e.name];
+    if (w === undefined) throw new CheckpointError(source, `no tensor for parameter ${e.name}`);
+    if (w.shape.length !== e.variable.shape.length || w.shape.some((d, i) => d !== e.variable.shape[i])) {
+      throw new CheckpointError(source, `${e.name} has shape [${w.shape.join(', ')}], the model expects [${e.variable.shape.join(', ')}]`);
+    }
+  }
+  const known = new Set(entries.map((e) => e.name));
+  const unknown = Object.keys(weights).filter((n) => !known.has(n));
+  if (unknown.length > 0) throw new CheckpointError(source, `tensors the model does not have: ${unknown.slice(0, 5).join(', ')}`);
+  for (const e of entries) {
+    const w = weights[e.name] as StoredTensor;
+    tf.tidy(() => e.variable.assign(tf.tensor(w.data, [...w.shape], 'float32')));
+  }
+}
+
+/** Seeds of the run's random parts, all derived from the config's seed. */
+export function runSeeds(seed: number): { model: number; queue: number; pipeline: number } {
+  return { model: seed, queue: deriveSeed(seed, 'nn-queue'), pipeline: seed };
+}
+
+/** Build the model a config describes (seeded), e.g. to load a checkpoint into. */
+export function createModelFor(config: TrainConfig): DeclipModel {
+  return createDeclipModel(config.model, { seed: runSeeds(config.seed).model });
+}
+
+/** Loss values and gradients of one batch (see {@link batchGradients}). */
+export interface BatchGradients {
+  /** By parameter name; the caller disposes them. */
+  readonly grads: Map<string, tf.Tensor>;
+  readonly total: number;
+  readonly terms: Readonly<Record<LossTerm, number | null>>;
+  readonly logitScale: number;
+  /** Rows for the NN queue (official order), null when NNS is off. */
+  readonly enqueueRows: Float32Array | null;
+}
+
+/**
+ * Forward + backward of one batch in training mode (BatchNorm statistics update). The
+ * loss scalars are copied inside the gradient function: tfjs frees the tensors its tape
+ * saved for the backward pass (the terms are inputs of the weighting) once the gradients
+ * are computed, kept or not. The queue is only read here; enqueue `enqueueRows` after
+ * checking the loss.
+ */
+export function batchGradients(model: DeclipModel, inputs: DeclipInputs, queue: NearestNeighbourQueue | null, loss: TrainConfig['loss']): BatchGradients {
+  let out: DeclipLossOutput | undefined;
+  let copies: tf.Tensor[] = [];
+  const { value, grads } = tf.variableGrads(() => {
+    out = declipLosses(model, inputs, queue, loss, true);
+    copies = [out.total, out.logitScale, ...lossTerms.map((k) => out?.terms[k] ?? out?.total)].map((x) => tf.keep(tf.clone(x as tf.Tensor)));
+    return out.total;
+  }, model.trainableVariables());
+  value.dispose();
+  try {
+    const read = (x: tf.Tensor | undefined): number => x?.dataSync()[0] ?? Number.NaN;
+    const terms = Object.fromEntries(lossTerms.map((k, i) => [k, out?.terms[k] == null ? null : read(copies[2 + i])])) as Record<LossTerm, number | null>;
+    const enqueueRows = out?.enqueue == null ? null : Float32Array.from(out.enqueue.dataSync());
+    const named = new Map<string, tf.Tensor>();
+    for (const [variableName, g] of Object.entries(grads)) named.set(model.params.nameOf(variableName) ?? variableName, g);
+    return { grads: named, total: read(copies[0]), terms, logitScale: read(copies[1]), enqueueRows };
+  } finally {
+    tf.dispose(copies);
+    if (out !== undefined) disposeLossOutput(out);
+  }
+}
+
+function mean(values: readonly number[]): number {
+  return values.length === 0 ? 0 : values.reduce((a, b) => a + b, 0) / values.length;
+}
+
+/** Train as the config says. Rejects with typed errors (CheckpointError, NonFiniteLossError, ...). */
+export async function train(options: TrainOptions): Promise<TrainResult> {
+  const { config, runDir } = options;
+  const log = options.log ?? (() => undefined);
+  await mkdir(runDir, { recursive: true });
+  const metricsPath = join(runDir, 'metrics.jsonl');
+  const seeds = runSeeds(config.seed);
+  const model = createModelFor(config);
+  const queue = config.loss.weights.nns > 0 ? new NearestNeighbourQueue({ size: config.loss.queueSize, dim: model.embedDim, seed: seeds.queue }) : null;
+  const params = model.trainable();
+  const optimizer = new AdamW(params, {
+    beta1: config.optimizer.beta1,
+    beta2: config.optimizer.beta2,
+    eps: config.optimizer.eps,
+    weightDecay: config.optimizer.weightDecay,
+  });
+  const schedule = warmupCosine({
+    peakLr: config.optimizer.lr,
+    warmupStartLr: config.optimizer.warmupStartLr,
+    warmupSteps: config.optimizer.warmupSteps,
+    totalSteps: config.steps,
+    minLr: config.optimizer.minLr,
+  });
+  const [scaleLo, scaleHi] = config.optimizer.logitScaleRange;
+  const accumulator = new GradientAccumulator(config.optimizer.accumulate);
+  let metrics: MetricsLog | undefined;
+  let progress: Progress | undefined;
+  let source: BatchSource | undefined;
+  let iterator: AsyncIterator<DeclipBatch> | undefined;
+
+  let step = 0;
+  let position: LoopPosition = { epoch: 0, skipSamples: 0, samplesConsumed: 0, batchesConsumed: 0 };
+  const skipped = new Set<number>();
+  let nonFinite = 0;
+  let lastCheckpoint = '';
+  let lastSavedStep = -1;
+
+  const restore = (ck: LoadedCheckpoint): void => {
+    loadModelWeights(model, ck.weights, join(ck.dir, 'model.safetensors'));
+    if (ck.optimizer !== undefined) optimizer.importState(ck.optimizer, join(ck.dir, 'optimizer.safetensors'));
+    if (queue !== null) {
+      const q = ck.extra['nns.queue'];
+      const p = ck.extra['nns.pointer'];
+      if (q === undefined || p === undefined || !(q.data instanceof Float32Array)) throw new CheckpointError(ck.dir, 'the NN queue is missing (extra.safetensors)');
+      queue.importState({ size: q.shape[0] ?? 0, dim: q.shape[1] ?? 0, pointer: p.data[0] ?? 0, data: q.data });
+    }
+    step = ck.state.step;
+    const pos = ck.state.position as Partial<LoopPosition>;
+    position = { epoch: pos.epoch ?? 0, skipSamples: pos.skipSamples ?? 0, samplesConsumed: pos.samplesConsumed ?? 0, batchesConsumed: pos.batchesConsumed ?? 0 };
+    for (const b of ck.state.skippedBatches) skipped.add(b);
+    lastCheckpoint = ck.dir;
+    lastSavedStep = step;
+  };
+
+  const checkpoint = async (): Promise<void> => {
+    const state: CheckpointState = {
+      format: CHECKPOINT_FORMAT,
+      step,
+      position,
+      skippedBatches: [...skipped].sort((a, b) => a - b),
+      config,
+      tokenizer: options.tokenizer,
+      createdAt: new Date().toISOString(),
+      extra: { seeds, nonFinite },
+    };
+    const extra: Record<string, StoredTensor> = {};
+    if (queue !== null) {
+      const q = queue.exportState();
+      extra['nns.queue'] = { dtype: 'F32', shape: [q.size, q.dim], data: q.data };
+      extra['nns.pointer'] = { dtype: 'I32', shape: [], data: new Int32Array([q.pointer]) };
+    }
+    lastCheckpoint = await saveCheckpoint(runDir, { state, weights: modelWeights(model), optimizer: optimizer.exportState(), extra }, { keep: config.keepCheckpoints });
+    lastSavedStep = step;
+    log(`checkpoint: ${lastCheckpoint}`);
+  };
+
+  const openStream = (): void => {
+    source = options.openBatches({ epoch: position.epoch, skipSamples: position.skipSamples });
+    iterator = source[Symbol.asyncIterator]();
+  };
+  const closeStream = async (): Promise<void> => {
+    const it = iterator;
+    const src = source;
+    iterator = undefined;
+    source = undefined;
+    try {
+      await it?.return?.();
+    } catch {
+      // a stream that fails while closing has nothing more to give
+    }
+    await src?.close?.();
+  };
+
+  const signal = options.signal;
+  const aborted = new Promise<typeof ABORTED>((resolve) => {
+    if (signal?.aborted === true) resolve(ABORTED);
+    else signal?.addEventListener('abort', () => resolve(ABORTED), { once: true });
+  });
+
+  let stopped: TrainResult['stopped'] = 'completed';
+  let last: StepMetrics | undefined;
+  try {
+    const existing = await latestCheckpoint(runDir);
+    if (options.resume === true && existing !== undefined) {
+      const ck = await loadCheckpoint(existing);
+      restore(ck);
+      log(`resume: step ${step} from ${ck.dir} (epoch ${position.epoch}, ${position.samplesConsumed} samples consumed)`);
+      metrics = MetricsLog.open(metricsPath);
+      metrics.write({ event: 'resume', fromStep: step, checkpoint: ck.dir, time: new Date().toISOString() });
+    } else {
+      if (existing !== undefined) {
+        throw new InvalidOptionError('resume', `${runDir} already holds checkpoints (${existing}): pass --resume to continue that run, or choose another --out`);
+      }
+      if (options.resume === true) log(`resume: no checkpoint in ${runDir}, starting from step 0`);
+      await rm(metricsPath, { force: true });
+      metrics = MetricsLog.open(metricsPath);
+      metrics.write({ event: 'start', steps: config.steps, batch: config.batch, mode: config.mode, model: config.modelName, parameters: model.params.numParameters(), time: new Date().toISOString() });
+      await checkpoint(); // step 0: the restore point of the non-finite guard
+    }
+    progress = options.progressStream === undefined ? undefined : createProgress(config.steps, options.progressStream, step);
+    openStream();
+    log(`train: ${config.modelName} (${model.params.numParameters()} parameters), mode ${config.mode}, ${config.steps} steps of ${config.batch}${config.optimizer.accumulate > 1 ? ` x ${config.optimizer.accumulate}` : ''}${source?.describe === undefined ? '' : `; data: ${source.describe()}`}`);
+
+    let pending: Promise<IteratorResult<DeclipBatch>> | undefined;
+    const pull = (): void => {
+      pending = (iterator as AsyncIterator<DeclipBatch>).next();
+      pending.catch(() => undefined); // observed when awaited; never an unhandled rejection meanwhile
+    };
+    pull();
+
+    outer: while (step < config.steps) {
+      if (signal?.aborted === true) {
+        stopped = 'aborted';
+        break;
+      }
+      const started = performance.now();
+      let dataWaitMs = 0;
+      let computeMs = 0;
+      let samples = 0;
+      const values: { total: number[]; clip: number[]; nns: number[]; simsiam: number[]; mlm: number[]; scale: number[] } = { total: [], clip: [], nns: [], simsiam: [], mlm: [], scale: [] };
+      let single: Map<string, tf.Tensor> | undefined;
+      accumulator.reset();
+      let micro = 0;
+      while (micro < config.optimizer.accumulate) {
+        const waitStart = performance.now();
+        const next = await Promise.race([pending as Promise<IteratorResult<DeclipBatch>>, aborted]);
+        dataWaitMs += performance.now() - waitStart;
+        if (next === ABORTED) {
+          stopped = 'aborted';
+          break outer;
+        }
+        if (next.done === true) {
+          stopped = 'end-of-data';
+          log(`train: the data ended after ${position.batchesConsumed} batches`);
+          break outer;
+        }
+        const batch = next.value;
+        const index = position.batchesConsumed;
+        pull(); // ask for the next batch now: the pipeline prepares it while this step runs
+        position = {
+          epoch: batch.position.resumeFrom.epoch,
+          skipSamples: batch.position.resumeFrom.skipSamples,
+          samplesConsumed: position.samplesConsumed + batch.size,
+          batchesConsumed: index + 1,
+        };
+        if (skipped.has(index)) continue;
+        const computeStart = performance.now();
+        const inputs = batchToInputs(batch);
+        let result: BatchGradients;
+        try {
+          result = batchGradients(model, inputs, queue, config.loss);
+        } finally {
+          disposeInputs(inputs);
+        }
+        computeMs += performance.now() - computeStart;
+        if (!Number.isFinite(result.total)) {
+          for (const g of result.grads.values()) g.dispose();
+          single?.forEach((g) => g.dispose());
+          single = undefined;
+          accumulator.reset();
+          nonFinite++;
+          skipped.add(index);
+          metrics.write({ event: 'non-finite', atStep: step + 1, batch: index, loss: String(result.total), keys: batch.keys.slice(0, 8) });
+          log(`train: non-finite loss (${result.total}) at step ${step + 1}, batch ${index}: reloading ${lastCheckpoint} and skipping the batch`);
+          if (nonFinite > config.maxNonFinite) {
+            throw new NonFiniteLossError(step + 1, `${nonFinite} batches gave a non-finite loss (limit maxNonFinite=${config.maxNonFinite})`);
+          }
+          const keep = new Set(skipped);
+          restore(await loadCheckpoint(lastCheckpoint));
+          for (const b of keep) skipped.add(b);
+          await closeStream();
+          openStream();
+          pull();
+          continue outer;
+        }
+        if (queue !== null && result.enqueueRows !== null) queue.enqueue(result.enqueueRows);
+        if (config.optimizer.accumulate === 1) {
+          single = result.grads;
+        } else {
+          accumulator.add(Object.fromEntries(result.grads));
+          for (const g of result.grads.values()) g.dispose();
+        }
+        const v = result;
+        values.total.push(v.total);
+        values.clip.push(v.terms.clip ?? 0);
+        values.nns.push(v.terms.nns ?? 0);
+        values.simsiam.push(v.terms.simsiam ?? 0);
+        values.mlm.push(v.terms.mlm ?? 0);
+        values.scale.push(v.logitScale);
+        samples += batch.size;
+        micro++;
+      }
+      const updateStart = performance.now();
+      const raw: Record<string, tf.Tensor> = single === undefined ? accumulator.mean() : Object.fromEntries(single);
+      single = undefined;
+      const clipped = clipByGlobalNorm(raw, config.optimizer.clipGradNorm ?? Infinity);
+      tf.dispose(Object.values(raw));
+      const lr = schedule(step + 1);
+      optimizer.step(clipped.grads, lr);
+      tf.dispose(Object.values(clipped.grads));
+      clampVariable(model.logitScaleVariable, scaleLo, scaleHi);
+      computeMs += performance.now() - updateStart;
+      step++;
+      const elapsed = performance.now() - started;
+      const row: StepMetrics = {
+        step,
+        loss: mean(values.total),
+        clip: mean(values.clip),
+        nns: mean(values.nns),
+        simsiam: mean(values.simsiam),
+        mlm: mean(values.mlm),
+        lr,
+        logitScale: mean(values.scale),
+        samplesPerSecond: samples / (elapsed / 1000),
+        dataWaitMs,
+        computeMs,
+        gradNorm: clipped.norm,
+        epoch: position.epoch,
+        samples: position.samplesConsumed,
+      };
+      metrics.write(row);
+      last = row;
+      progress?.update(step, { loss: row.loss, samplesPerSecond: row.samplesPerSecond });
+      options.onStep?.(row);
+      if (config.checkpointEvery > 0 && step % config.checkpointEvery === 0 && step < config.steps) await checkpoint();
+    }
+    if (stopped === 'aborted') log(`train: stopping at step ${step} (signal)`);
+    if (step !== lastSavedStep) await checkpoint();
+  } finally {
+    progress?.stop();
+    await closeStream();
+    accumulator.dispose();
+    optimizer.dispose();
+    queue?.dispose();
+    model.dispose();
+    metrics?.close();
+  }
+  let plots: string[] = [];
+  if (options.plots ?? true) plots = await writePlots(runDir, await readMetrics(metricsPath), `${config.modelName} ${config.mode}`);
+  return { step, stopped, checkpoint: lastCheckpoint, metricsPath, skippedBatches: [...skipped].sort((a, b) => a - b), plots, last };
+}
+
+/** Whether `runDir` has a checkpoint to resume from. */
+export async function hasCheckpoint(runDir: string): Promise<boolean> {
+  return (await latestCheckpoint(runDir)) !== undefined;
+}
