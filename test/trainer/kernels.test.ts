@@ -1,0 +1,175 @@
+import t, { type Test } from 'tap';
+import * as tf from '@tensorflow/tfjs-core';
+import type { NamedAttrMap } from '@tensorflow/tfjs-core';
+import { Rng } from '../../core/rng.js';
+import { selectBackend } from '../../trainer/backend/select.js';
+import { registerWasmKernels, simplifyTranspose, WASM_KERNELS } from '../../trainer/kernels/index.js';
+
+await selectBackend({ backend: 'cpu', log: () => {} });
+await selectBackend({ backend: 'wasm', log: () => {} });
+
+interface Input {
+  readonly shape: number[];
+  readonly data: Float32Array | Int32Array;
+}
+
+const rng = new Rng(20261129);
+
+function randn(shape: number[]): Input {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const data = new Float32Array(n);
+  for (let i = 0; i < n; i++) data[i] = rng.normal();
+  return { shape, data };
+}
+
+function ints(shape: number[], lo: number, hi: number): Input {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const data = new Int32Array(n);
+  for (let i = 0; i < n; i++) data[i] = lo + rng.int(hi - lo);
+  return { shape, data };
+}
+
+/** Run one kernel on a backend from fresh inputs; returns its output values and shape. */
+async function run(
+  backend: 'cpu' | 'wasm',
+  kernel: string,
+  inputs: Record<string, Input>,
+  attrs: NamedAttrMap,
+): Promise<{ values: Float32Array | Int32Array; shape: number[] }> {
+  await tf.setBackend(backend);
+  const tensors: Record<string, tf.Tensor> = {};
+  for (const [k, v] of Object.entries(inputs)) {
+    tensors[k] = tf.tensor(v.data, v.shape, v.data instanceof Int32Array ? 'int32' : 'float32');
+  }
+  const out = tf.engine().runKernel(kernel, tensors, attrs) as tf.Tensor;
+  const values = out.dataSync() as Float32Array | Int32Array;
+  const shape = out.shape;
+  tf.dispose([out, ...Object.values(tensors)]);
+  return { values, shape };
+}
+
+function maxRelErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let scale = 1e-6;
+  for (let i = 0; i < b.length; i++) scale = Math.max(scale, Math.abs(b[i] as number));
+  let err = 0;
+  for (let i = 0; i < a.length; i++) err = Math.max(err, Math.abs((a[i] as number) - (b[i] as number)));
+  return err / scale;
+}
+
+async function same(
+  tt: Test,
+  kernel: string,
+  inputs: Record<string, Input>,
+  attrs: NamedAttrMap,
+  label: string,
+  tol = 1e-4,
+): Promise<void> {
+  const w = await run('wasm', kernel, inputs, attrs);
+  const c = await run('cpu', kernel, inputs, attrs);
+  tt.same(w.shape, c.shape, `${label}: shape`);
+  const err = maxRelErr(w.values, c.values);
+  tt.ok(err <= tol, `${label}: max error ${err.toExponential(2)} relative to max |cpu| <= ${tol}`);
+}
+
+
+t.test('registers every kernel for wasm, idempotently', async (tt) => {
+  registerWasmKernels();
+  registerWasmKernels();
+  for (const k of WASM_KERNELS) tt.ok(tf.getKernel(k, 'wasm'), `${k} is registered`);
+});
+
+t.test('Conv2DBackpropFilter and Conv2DBackpropInput match the cpu backend', async (tt) => {
+  const cases: {
+    x: number[];
+    f: number[];
+    strides: number | [number, number];
+    pad: 'valid' | 'same' | number;
+    dataFormat?: 'NHWC' | 'NCHW';
+  }[] = [
+    { x: [2, 8, 8, 3], f: [3, 3, 3, 4], strides: 1, pad: 'same' },
+    { x: [2, 9, 7, 2], f: [3, 2, 2, 5], strides: 2, pad: 'valid' },
+    { x: [1, 10, 10, 4], f: [5, 5, 4, 3], strides: [2, 3], pad: 'same' },
+    { x: [3, 16, 16, 3], f: [8, 8, 3, 6], strides: 8, pad: 'valid' }, // ViT patch embedding
+    { x: [2, 7, 7, 3], f: [3, 3, 3, 2], strides: 1, pad: 2 },
+    { x: [2, 3, 8, 8], f: [3, 3, 3, 4], strides: 2, pad: 'same', dataFormat: 'NCHW' },
+  ];
+  for (const c of cases) {
+    const dataFormat = c.dataFormat ?? 'NHWC';
+    const xs = c.x as [number, number, number, number];
+    const fs = c.f as [number, number, number, number];
+    const nhwc: [number, number, number, number] = dataFormat === 'NCHW' ? [xs[0], xs[2], xs[3], xs[1]] : xs;
+    const info = tf.backend_util.computeConv2DInfo(nhwc, fs, c.strides, 1, c.pad, undefined, false, 'channelsLast');
+    const dyNHWC = [info.batchSize, info.outHeight, info.outWidth, info.outChannels];
+    const dyShape = dataFormat === 'NCHW' ? [dyNHWC[0], dyNHWC[3], dyNHWC[1], dyNHWC[2]] : dyNHWC;
+    const x = randn(c.x);
+    const dy = randn(dyShape as number[]);
+    const filter = randn(c.f);
+    const label = `x ${c.x} filter ${c.f} strides ${String(c.strides)} pad ${c.pad} ${dataFormat}`;
+    await same(tt, 'Conv2DBackpropFilter', { x, dy }, { strides: c.strides, pad: c.pad, dataFormat, filterShape: c.f }, `dW ${label}`);
+    await same(tt, 'Conv2DBackpropInput', { dy, filter }, { strides: c.strides, pad: c.pad, dataFormat, inputShape: c.x }, `dx ${label}`);
+  }
+});
+
+t.test('BatchMatMul matches the cpu backend for every transpose and batch layout', async (tt) => {
+  const shapes: [number[], number[]][] = [
+    [[7, 5], [5, 6]],
+    [[4, 3, 5], [4, 5, 2]],
+    [[4, 3, 5], [5, 2]],
+    [[2, 3, 3, 5], [1, 5, 4]],
+    [[1, 6, 9], [1, 9, 3]],
+  ];
+  for (const [sa, sb] of shapes) {
+    for (const ta of [false, true]) {
+      for (const tb of [false, true]) {
+        const a = ta ? [...sa.slice(0, -2), sa[sa.length - 1] as number, sa[sa.length - 2] as number] : sa;
+        const b = tb ? [...sb.slice(0, -2), sb[sb.length - 1] as number, sb[sb.length - 2] as number] : sb;
+        await same(tt, 'BatchMatMul', { a: randn(a), b: randn(b) }, { transposeA: ta, transposeB: tb }, `${a} x ${b} tA=${ta} tB=${tb}`);
+      }
+    }
+  }
+});
+
+t.test('Transpose matches the cpu backend for ranks 2 to 6', async (tt) => {
+  const cases: [number[], number[]][] = [
+    [[5, 7], [1, 0]],
+    [[64, 3, 4, 8], [1, 0, 2, 3]],
+    [[4, 6, 3, 2, 5], [2, 0, 3, 1, 4]],
+    [[3, 4, 2, 2, 5], [1, 3, 0, 2, 4]],
+    [[2, 1, 3, 4, 1, 5], [5, 3, 2, 0, 1, 4]],
+    [[2, 3, 4, 5, 6], [4, 3, 2, 1, 0]],
+  ];
+  for (const [shape, perm] of cases) {
+    await same(tt, 'Transpose', { x: randn(shape) }, { perm }, `float32 ${shape} perm ${perm}`, 0);
+    await same(tt, 'Transpose', { x: ints(shape, -50, 50) }, { perm }, `int32 ${shape} perm ${perm}`, 0);
+  }
+  tt.same(simplifyTranspose([4, 1, 6, 3], [0, 2, 1, 3]), { shape: [4 * 6 * 3], perm: [0] }, 'size-1 axes drop and runs merge');
+});
+
+t.test('UnsortedSegmentSum matches the cpu backend, dropping out-of-range ids', async (tt) => {
+  for (const [xShape, n] of [
+    [[20, 6], 7],
+    [[15, 2, 3], 4],
+    [[9], 3],
+  ] as const) {
+    const ids = ints([xShape[0]], -1, n + 1);
+    await same(tt, 'UnsortedSegmentSum', { x: randn([...xShape]), segmentIds: ids }, { numSegments: n }, `float32 x ${xShape} segments ${n}`);
+    await same(tt, 'UnsortedSegmentSum', { x: ints([...xShape], -9, 9), segmentIds: ids }, { numSegments: n }, `int32 x ${xShape}`, 0);
+  }
+});
+
+t.test('the gradient of an embedding lookup is the same on wasm and cpu', async (tt) => {
+  const table = randn([11, 4]);
+  const idx = ints([3, 5], 0, 11);
+  const grads: Float32Array[] = [];
+  for (const backend of ['wasm', 'cpu'] as const) {
+    await tf.setBackend(backend);
+    const g = tf.tidy(() => {
+      const w = tf.tensor(table.data, table.shape);
+      const ids = tf.tensor(idx.data, idx.shape, 'int32');
+      return tf.grad((v: tf.Tensor) => tf.sum(tf.square(tf.gather(v, ids))))(w);
+    });
+    grads.push(g.dataSync() as Float32Array);
+    g.dispose();
+  }
+  tt.ok(maxRelErr(grads[0] as Float32Array, grads[1] as Float32Array) < 1e-5, 'gradients agree');
+});
