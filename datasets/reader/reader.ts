@@ -276,7 +276,7 @@ export class ShardReader extends EventEmitter<ShardReaderEvents> implements Asyn
         lost ||= err.midMember;
         // The stream broke inside a member of another key: the sample before it is complete.
         const cutIn = err.midMember && err.member !== undefined ? splitMemberName(err.member) : undefined;
-        if (current !== undefined && typeof cutIn === 'object' && cutIn.key !== current.key) {
+        if (current !== undefined && (err.archiveComplete || (typeof cutIn === 'object' && cutIn.key !== current.key))) {
           const done = current;
           current = undefined;
           count++;

@@ -17,6 +17,8 @@ import { shardUrlKind } from './urls.js';
 export const FILE_CHUNK_BYTES = 1024 * 1024;
 /** Bytes of a pipe command's stderr kept for its error message. */
 export const PIPE_STDERR_BYTES = 4096;
+/** After SIGTERM, a pipe command gets this long to exit before SIGKILL. */
+export const PIPE_KILL_GRACE_MS = 2000;
 
 /** What a source needs besides its URL. */
 export interface SourceContext extends Omit<HttpSourceOptions, 'signal'> {
@@ -24,6 +26,17 @@ export interface SourceContext extends Omit<HttpSourceOptions, 'signal'> {
   readonly signal: AbortSignal;
   /** The stream read for `-`. */
   readonly stdin: Readable;
+}
+
+/**
+ * A source that delivered all its bytes and then failed (a pipe command that exited
+ * non-zero after closing its stdout): the data is parsed to its end first, then `error`
+ * is reported.
+ */
+export class FailedAfterEnd extends Error {
+  constructor(readonly error: ShardReadError) {
+    super(error.message, { cause: error });
+  }
 }
 
 async function* fileBytes(url: string, signal: AbortSignal): AsyncGenerator<Buffer> {
@@ -77,15 +90,19 @@ async function* pipeBytes(url: string, signal: AbortSignal): AsyncGenerator<Buff
             ? `exited with code ${end.code}`
             : `was killed by ${end.signal ?? 'a signal'}`;
       const tail = stderr.trim();
-      throw new ShardReadError('pipe-failed', `command "${command}" ${how}${tail ? `: ${tail}` : ''}`, url);
+      throw new FailedAfterEnd(new ShardReadError('pipe-failed', `command "${command}" ${how}${tail ? `: ${tail}` : ''}`, url));
     }
   } catch (err) {
     if (signal.aborted) throw signal.reason;
-    if (err instanceof ShardReadError) throw err;
+    if (err instanceof FailedAfterEnd) throw err;
     throw new ShardReadError('pipe-failed', `command "${command}" failed: ${(err as Error).message}`, url, { cause: err });
   } finally {
     signal.removeEventListener('abort', kill);
     kill();
+    // Wait for the child to go, so that closing a reader leaves no process behind.
+    const force = setTimeout(() => child.kill('SIGKILL'), PIPE_KILL_GRACE_MS);
+    await exited;
+    clearTimeout(force);
   }
 }
 
@@ -185,6 +202,7 @@ export async function* maybeGunzip(source: AsyncIterable<Buffer>): AsyncGenerato
 async function* gunzip(first: Buffer, it: AsyncIterator<Buffer>): AsyncGenerator<Buffer> {
   const z = createGunzip({ chunkSize: 256 * 1024 });
   let sourceError: unknown;
+  let failedAfterEnd: FailedAfterEnd | undefined;
   // Feed the decompressor with backpressure; its output is read below.
   const feed = (async () => {
     try {
@@ -210,12 +228,19 @@ async function* gunzip(first: Buffer, it: AsyncIterator<Buffer>): AsyncGenerator
       }
       z.end();
     } catch (err) {
+      if (err instanceof FailedAfterEnd) {
+        failedAfterEnd = err;
+        z.end();
+        return;
+      }
       sourceError = err;
       z.destroy(err as Error);
     }
   })();
   try {
     for await (const chunk of z as AsyncIterable<Buffer>) yield chunk;
+    await feed;
+    if (failedAfterEnd !== undefined) throw failedAfterEnd;
   } catch (err) {
     throw sourceError ?? err;
   } finally {

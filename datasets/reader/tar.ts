@@ -7,7 +7,7 @@
 import { type Extract, extract as tarExtract } from 'tar-stream';
 import { ShardFormatError } from '../../core/errors.js';
 import { type IgnoreReason, splitMemberName } from './keys.js';
-import { gzipErrorReason } from './sources.js';
+import { FailedAfterEnd, gzipErrorReason } from './sources.js';
 
 /** A regular member that is part of a sample. */
 export interface TarFileMember {
@@ -72,6 +72,8 @@ export class TarStreamError extends Error {
     readonly member: string | undefined,
     /** True when `member`'s header was read but its data was not (completely). */
     readonly midMember: boolean,
+    /** True when the archive was parsed to its end before the failure (a pipe that failed after its output). */
+    readonly archiveComplete = false,
   ) {
     super('tar stream failed');
   }
@@ -101,6 +103,7 @@ export async function* tarMembers(
   const extract = tarExtract(extractOptions as unknown as Parameters<typeof tarExtract>[0]);
   const source = bytes[Symbol.asyncIterator]();
   let sourceError: unknown;
+  let failedAfterEnd: unknown;
   let stopped = false;
   const pump = (async () => {
     try {
@@ -114,6 +117,12 @@ export async function* tarMembers(
       }
       if (!extract.destroyed) extract.end(undefined);
     } catch (err) {
+      if (err instanceof FailedAfterEnd) {
+        // All bytes are in: let the archive finish, report the failure after it.
+        failedAfterEnd = err.error;
+        if (!extract.destroyed) extract.end(undefined);
+        return;
+      }
       sourceError = err;
       extract.destroy(err as Error);
     }
@@ -149,8 +158,12 @@ export async function* tarMembers(
       last = current;
       current = undefined;
     }
+    await pump;
+    if (failedAfterEnd !== undefined) throw failedAfterEnd;
   } catch (err) {
-    throw new TarStreamError(classify(sourceError ?? err, url, current ?? last), current ?? last, current !== undefined);
+    const cause = failedAfterEnd ?? sourceError ?? err;
+    const complete = failedAfterEnd !== undefined && err === failedAfterEnd;
+    throw new TarStreamError(classify(cause, url, current ?? last), current ?? last, current !== undefined, complete);
   } finally {
     stopped = true;
     closeSource?.();

@@ -34,7 +34,10 @@ export function expandShardUrls(specs: string | readonly string[]): string[] {
       // `-` and pipe commands without braces pass through braces unchanged.
       let expanded: string[];
       try {
-        expanded = braces(trimmed, { expand: true, rangeLimit: MAX_EXPANDED_URLS });
+        // Quotes and backslashes are kept: they belong to pipe: commands.
+        expanded = trimmed.includes('{')
+          ? braces(trimmed, { expand: true, keepQuotes: true, keepEscaping: true, rangeLimit: MAX_EXPANDED_URLS })
+          : [trimmed];
       } catch {
         throw invalidOption('urls', `brace pattern expanding to at most ${MAX_EXPANDED_URLS} URLs`, spec);
       }
