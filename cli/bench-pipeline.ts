@@ -1,4 +1,158 @@
+/**
+ * `declip bench pipeline`: the full input pipeline over the whole input (read, decode,
+ * two mocov2 views, caption + EDA caption + MLM mask, batch) with a consumer that only
+ * takes batches, the same work as ../shared/bench/anchor_pipeline_py.py. Samples/s are
+ * timed from the end of the first batch, as the anchor does.
+ *
+ * @example
+ * ```sh
+ * declip bench pipeline --shards '/tmp/photos/photos-{000000..000003}.tar' --workers 2 --json
+ * ```
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Command } from 'commander';
+import { InvalidOptionError } from '../core/errors.js';
+import { readSamples } from '../datasets/reader/index.js';
+import { CaptionTokenizer } from '../augment/text/tokenizer.js';
+import { createPipeline } from '../pipeline/pipeline.js';
+import type { ErrorPolicy } from '../pipeline/operators/error-policy.js';
 
-/** `declip bench pipeline` (not written yet: this file's owner replaces this body). */
-export function registerBenchPipeline(_parent: Command): void {}
+interface BenchPipelineFlags {
+  readonly shards: string;
+  readonly workers?: string;
+  readonly batch: string;
+  readonly size: string;
+  readonly onError: string;
+  readonly tokenizer?: string;
+  readonly vocabSize: string;
+  readonly shuffle: string;
+  readonly samplesPerTask?: string;
+  readonly tasksPerWorker?: string;
+  readonly prefetch?: string;
+  readonly seed: string;
+  readonly json?: boolean;
+}
+
+function int(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^-?\d+$/.test(value.trim())) throw new InvalidOptionError(name, `Expected integer for --${name} but received "${value}"`);
+  return Number.parseInt(value, 10);
+}
+
+/** Train a tokenizer on the shards' captions (bad samples are passed over). */
+async function trainTokenizer(shards: string, vocabSize: number, file: string): Promise<void> {
+  const reader = readSamples({ urls: shards, onError: 'skip' });
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  async function* captions(): AsyncGenerator<string> {
+    for await (const s of reader) {
+      const txt = s.files['txt'];
+      if (txt === undefined) continue;
+      try {
+        yield decoder.decode(txt);
+      } catch {
+        // not UTF-8: the pipeline counts it; the tokenizer does not need it
+      }
+    }
+  }
+  try {
+    const tok = await CaptionTokenizer.train(captions(), { vocabSize });
+    await tok.save(file);
+  } finally {
+    await reader.close();
+  }
+}
+
+export async function runBenchPipeline(flags: BenchPipelineFlags): Promise<void> {
+  const out = (line: string): void => void process.stdout.write(line + '\n');
+  let tokenizerFile = flags.tokenizer;
+  let scratch: string | undefined;
+  try {
+    if (tokenizerFile === undefined) {
+      scratch = await mkdtemp(join(tmpdir(), 'declip-bench-'));
+      tokenizerFile = join(scratch, 'tokenizer.json');
+      const t0 = performance.now();
+      await trainTokenizer(flags.shards, int('vocab-size', flags.vocabSize) ?? 4096, tokenizerFile);
+      if (flags.json !== true) out(`tokenizer trained in ${((performance.now() - t0) / 1000).toFixed(1)}s (not timed)`);
+    }
+    const opts = {
+      shards: flags.shards,
+      tokenizerFile,
+      batchSize: int('batch', flags.batch),
+      imageSize: int('size', flags.size),
+      onError: flags.onError as ErrorPolicy,
+      shuffleBuffer: int('shuffle', flags.shuffle),
+      seed: int('seed', flags.seed),
+      workers: int('workers', flags.workers),
+      samplesPerTask: int('samples-per-task', flags.samplesPerTask),
+      tasksPerWorker: int('tasks-per-worker', flags.tasksPerWorker),
+      prefetch: int('prefetch', flags.prefetch),
+    };
+    const defined = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined));
+    const pipeline = createPipeline(defined as Parameters<typeof createPipeline>[0]);
+    try {
+      if (flags.json !== true) out(pipeline.describe());
+      const started = performance.now();
+      let firstBatchMs = 0;
+      for await (const batch of pipeline) {
+        if (batch.position.batchIndex === 0) firstBatchMs = performance.now() - started;
+      }
+      const m = pipeline.metrics();
+      const seconds = (performance.now() - started) / 1000;
+      const o = pipeline.options;
+      out(
+        `declip-ts workers=${o.workers} size=${o.imageSize}: ${m.samplesDelivered} samples in ${seconds.toFixed(2)}s, ` +
+          `${m.samplesPerSecond.toFixed(1)} samples/s after the first batch` +
+          (Object.keys(m.skipped).length > 0 ? `, skipped ${JSON.stringify(m.skipped)}` : ''),
+      );
+      if (flags.json === true) {
+        out(
+          JSON.stringify({
+            samplesPerSecond: Number(m.samplesPerSecond.toFixed(2)),
+            samples: m.samplesDelivered,
+            skipped: m.skipped,
+            batches: m.batchesDelivered,
+            seconds: Number(seconds.toFixed(3)),
+            firstBatchSeconds: Number((firstBatchMs / 1000).toFixed(3)),
+            consumerWaitSeconds: Number((m.consumerWaitMs / 1000).toFixed(3)),
+            workers: o.workers,
+            batchSize: o.batchSize,
+            imageSize: o.imageSize,
+            samplesPerTask: o.samplesPerTask,
+            tasksPerWorker: o.tasksPerWorker,
+            peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
+            pipeline: pipeline.describe(),
+          }),
+        );
+      }
+    } finally {
+      await pipeline.close();
+    }
+  } finally {
+    if (scratch !== undefined) await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+/** Registers `pipeline` on the `bench` command. */
+export function registerBenchPipeline(parent: Command): void {
+  parent
+    .command('pipeline')
+    .description('measure the input pipeline (read, decode, two mocov2 views, EDA, MLM, batch): samples/s')
+    .requiredOption('--shards <url>', 'shard URL pattern, e.g. photos-{000000..000003}.tar')
+    .option('--workers <n>', 'augmentation worker threads (default: core count)')
+    .option('--batch <n>', 'batch size', '64')
+    .option('--size <n>', 'image side of both views', '224')
+    .option('--on-error <policy>', 'bad samples: throw, warn or skip', 'throw')
+    .option('--tokenizer <file>', 'saved tokenizer JSON (default: train one on the captions first, not timed)')
+    .option('--vocab-size <n>', 'vocabulary size N when training the tokenizer', '4096')
+    .option('--shuffle <n>', 'sample shuffle buffer (the anchor uses 256)', '256')
+    .option('--samples-per-task <n>', 'samples per worker task')
+    .option('--tasks-per-worker <n>', 'tasks held by one worker at a time')
+    .option('--prefetch <n>', 'batches allowed ahead of the consumer')
+    .option('--seed <n>', 'seed of shuffles and augmentations', '0')
+    .option('--json', 'last stdout line: {"samplesPerSecond", "samples", "skipped", ...}')
+    .action(async (flags: BenchPipelineFlags) => {
+      await runBenchPipeline(flags);
+    });
+}
