@@ -265,9 +265,11 @@ export class ShardWriter {
   #failure: unknown;
   #failed = false;
   #onAbort: (() => void) | undefined;
+  #meta: Readonly<Record<string, JsonValue>>;
 
   constructor(options: ShardWriterOptions) {
     this.options = resolveOptions(options);
+    this.#meta = this.options.meta;
     const signal = this.options.signal;
     if (signal !== undefined) {
       this.#onAbort = () => void this.abort(signal.reason);
@@ -417,6 +419,14 @@ export class ShardWriter {
     return relative(indexDir, path).split(sep).join('/');
   }
 
+  /**
+   * Add or replace `meta` fields of the index (before `close()`): e.g. counts only known
+   * at the end.
+   */
+  annotate(meta: Readonly<Record<string, JsonValue>>): void {
+    this.#meta = { ...this.#meta, ...meta };
+  }
+
   /** The index as it stands (complete after `close()`). */
   index(): ShardIndex {
     const shards = this.#shards.map(({ url, samples, bytes, sha256 }) => ({ url, samples, bytes, sha256 }));
@@ -434,7 +444,7 @@ export class ShardWriter {
       },
       extensions,
       ...(this.options.classes === undefined ? {} : { classes: this.options.classes }),
-      meta: this.options.meta,
+      meta: this.#meta,
     };
   }
 
