@@ -31,33 +31,80 @@ export function extendedBoxRadius(sigma: number, passes = PASSES): number {
   return f32(l + a);
 }
 
-let lineBuf = new Int32Array(0);
+const INV24 = 1 / 16777216;
+
+let line = new Int32Array(0);
+let copy = new Uint8Array(0);
 
 /**
- * One extended-box pass over `n` values spaced `step` apart starting at `start`, for
- * each of the 3 channels (`data[start + k*step + c]`), in place.
+ * One extended-box pass along each row, in place: for output x, the 2r+1 values centred
+ * on x weigh `ww` each and the two just outside weigh `fw` (24-bit fixed point), edges
+ * extended, rounded to 8 bits. All three channels in one sweep.
  */
-function boxLine(data: Uint8Array, start: number, n: number, step: number, radius: number, ww: number, fw: number): void {
+function horizontalPass(data: Uint8Array, w: number, h: number, radius: number, ww: number, fw: number): void {
   const pad = radius + 1;
-  const len = n + 2 * pad;
-  if (lineBuf.length < len) lineBuf = new Int32Array(len * 2);
-  const line = lineBuf;
-  const last = n - 1;
-  for (let c = 0; c < 3; c++) {
-    // Edge-extended copy of the line: line[k] = in[clamp(k - pad)].
-    const first = data[start + c] as number;
-    const lastV = data[start + last * step + c] as number;
-    for (let k = 0; k < pad; k++) line[k] = first;
-    for (let k = 0; k < n; k++) line[pad + k] = data[start + k * step + c] as number;
-    for (let k = pad + n; k < len; k++) line[k] = lastV;
-    // acc = sum of the 2r+1 values centred on x; the two values just outside get fw.
-    let acc = 0;
-    for (let k = 1; k <= 2 * radius + 1; k++) acc += line[k] as number;
-    for (let x = 0; x < n; x++) {
-      // centre at line index x + pad; window [x+1, x+2r+1]; far ends x and x+2r+2.
-      const bulk = acc * ww + ((line[x] as number) + (line[x + 2 * radius + 2] as number)) * fw;
-      data[start + x * step + c] = Math.floor((bulk + 8388608) / 16777216);
-      acc += (line[x + 2 * radius + 2] as number) - (line[x + 1] as number);
+  const len = (w + 2 * pad) * 3;
+  if (line.length < len) line = new Int32Array(len);
+  const buf = line;
+  const span = 2 * radius + 1;
+  for (let y = 0; y < h; y++) {
+    const row = y * w * 3;
+    // Edge-extended copy of the row: buf[k] = row[clamp(k - pad)], per channel.
+    const r0 = data[row] as number, g0 = data[row + 1] as number, b0 = data[row + 2] as number;
+    const last = row + (w - 1) * 3;
+    const r1 = data[last] as number, g1 = data[last + 1] as number, b1 = data[last + 2] as number;
+    for (let k = 0; k < pad * 3; k += 3) {
+      buf[k] = r0; buf[k + 1] = g0; buf[k + 2] = b0;
+    }
+    for (let k = 0; k < w * 3; k++) buf[pad * 3 + k] = data[row + k] as number;
+    for (let k = (pad + w) * 3; k < len; k += 3) {
+      buf[k] = r1; buf[k + 1] = g1; buf[k + 2] = b1;
+    }
+    // Window for x = 0 is buf indices [1, span] (in pixels); far ends 0 and span + 1.
+    let a0 = 0, a1 = 0, a2 = 0;
+    for (let k = 1; k <= span; k++) {
+      a0 += buf[k * 3] as number; a1 += buf[k * 3 + 1] as number; a2 += buf[k * 3 + 2] as number;
+    }
+    const farOff = (span + 1) * 3;
+    for (let x = 0, j = 0; x < w; x++, j += 3) {
+      const l0 = buf[j] as number, l1 = buf[j + 1] as number, l2 = buf[j + 2] as number;
+      const f0 = buf[j + farOff] as number, f1 = buf[j + farOff + 1] as number, f2 = buf[j + farOff + 2] as number;
+      const o = row + j;
+      data[o] = ((a0 * ww + (l0 + f0) * fw + 8388608) * INV24) | 0;
+      data[o + 1] = ((a1 * ww + (l1 + f1) * fw + 8388608) * INV24) | 0;
+      data[o + 2] = ((a2 * ww + (l2 + f2) * fw + 8388608) * INV24) | 0;
+      // Slide: drop buf[x + 1], add buf[x + span + 1] (= the far right end).
+      a0 += f0 - (buf[j + 3] as number); a1 += f1 - (buf[j + 4] as number); a2 += f2 - (buf[j + 5] as number);
+    }
+  }
+}
+
+/** The same pass down each column, row by row (contiguous memory), from a copy of the image. */
+function verticalPass(data: Uint8Array, w: number, h: number, radius: number, ww: number, fw: number): void {
+  const stride = w * 3;
+  const n = stride * h;
+  if (copy.length < n) copy = new Uint8Array(n);
+  const src = copy;
+  src.set(data.subarray(0, n));
+  if (line.length < stride) line = new Int32Array(stride);
+  const acc = line;
+  const clampRow = (y: number): number => (y < 0 ? 0 : y >= h ? h - 1 : y) * stride;
+  // acc = sum of rows [-r, r] (clamped) for y = 0.
+  acc.fill(0, 0, stride);
+  for (let k = -radius; k <= radius; k++) {
+    const r = clampRow(k);
+    for (let i = 0; i < stride; i++) acc[i] = (acc[i] as number) + (src[r + i] as number);
+  }
+  for (let y = 0; y < h; y++) {
+    const near = clampRow(y - radius - 1);
+    const far = clampRow(y + radius + 1);
+    const drop = clampRow(y - radius);
+    const out = y * stride;
+    for (let i = 0; i < stride; i++) {
+      const f = src[far + i] as number;
+      const a = acc[i] as number;
+      data[out + i] = ((a * ww + ((src[near + i] as number) + f) * fw + 8388608) * INV24) | 0;
+      acc[i] = a + f - (src[drop + i] as number);
     }
   }
 }
@@ -77,10 +124,7 @@ export function gaussianBlurInPlace(image: RgbImage, sigma: number): void {
   const ww = Math.trunc(f32(16777216 / f32(fr * 2 + 1)));
   const fw = Math.trunc((16777216 - (radius * 2 + 1) * ww) / 2);
   const { width: w, height: h, data } = image;
-  for (let pass = 0; pass < PASSES; pass++) {
-    for (let y = 0; y < h; y++) boxLine(data, y * w * 3, w, 3, radius, ww, fw);
-  }
-  for (let pass = 0; pass < PASSES; pass++) {
-    for (let x = 0; x < w; x++) boxLine(data, x * 3, h, w * 3, radius, ww, fw);
-  }
+  if (w === 0 || h === 0) return;
+  for (let pass = 0; pass < PASSES; pass++) horizontalPass(data, w, h, radius, ww, fw);
+  for (let pass = 0; pass < PASSES; pass++) verticalPass(data, w, h, radius, ww, fw);
 }

@@ -108,6 +108,7 @@ export function hueShift(hueFactor: number): number {
  */
 export function adjustHue(image: RgbImage, hueFactor: number): void {
   const shift = hueShift(hueFactor);
+  const div = divisionTable();
   // Even a zero shift goes through the (lossy) 8-bit HSV round trip, as in torchvision.
   const d = image.data;
   for (let i = 0; i < d.length; i += 3) {
@@ -117,20 +118,17 @@ export function adjustHue(image: RgbImage, hueFactor: number): void {
     const maxc = r > g ? (r > b ? r : b) : g > b ? g : b;
     const minc = r < g ? (r < b ? r : b) : g < b ? g : b;
     if (maxc === minc) continue; // grey: h = s = 0, v = max -> unchanged
-    // RGB -> HSV (Pillow rgb2hsv, float32 intermediates).
+    // RGB -> HSV (Pillow rgb2hsv; float32 quotients from the table).
     const cr = maxc - minc;
-    const s = f32(cr / maxc);
-    const rc = f32((maxc - r) / cr);
-    const gc = f32((maxc - g) / cr);
-    const bc = f32((maxc - b) / cr);
+    const s = div[(cr << 8) | maxc] as number;
     let h: number;
-    if (r === maxc) h = f32(bc - gc);
-    else if (g === maxc) h = f32(2 + rc - bc);
-    else h = f32(4 + gc - rc);
-    h = f32((h / 6 + 1) % 1);
-    let uh = Math.trunc(h * 255);
+    if (r === maxc) h = f32((div[((maxc - b) << 8) | cr] as number) - (div[((maxc - g) << 8) | cr] as number));
+    else if (g === maxc) h = f32(2 + (div[((maxc - r) << 8) | cr] as number) - (div[((maxc - b) << 8) | cr] as number));
+    else h = f32(4 + (div[((maxc - g) << 8) | cr] as number) - (div[((maxc - r) << 8) | cr] as number));
+    let hh = h / 6 + 1; // in [0.8, 2): fmod(x, 1) is x - 1 exactly for x >= 1
+    if (hh >= 1) hh -= 1;
+    const uh = ((Math.trunc(f32(hh) * 255) + shift) & 255);
     const us = Math.trunc(s * 255);
-    uh = (uh + shift) & 255;
     if (us === 0) {
       d[i] = maxc;
       d[i + 1] = maxc;
@@ -138,16 +136,16 @@ export function adjustHue(image: RgbImage, hueFactor: number): void {
       continue;
     }
     // HSV -> RGB (Pillow hsv2rgb).
-    const hh = f32(uh) * 6 / 255;
-    const sector = Math.floor(hh);
-    const f = f32(hh - sector);
-    const fs = f32(us / 255);
+    const h6 = (uh * 6) / 255;
+    const sector = Math.floor(h6);
+    const f = f32(h6 - sector);
+    const fs = div[(us << 8) | 255] as number;
     const v = maxc;
-    const p = clampRound(f32(v) * (1 - fs));
-    const q = clampRound(f32(v) * (1 - fs * f));
-    const t = clampRound(f32(v) * (1 - fs * (1 - f)));
-    switch (sector % 6) {
-      case 0: d[i] = v; d[i + 1] = t; d[i + 2] = p; break;
+    const p = clampRound(v * (1 - fs));
+    const q = clampRound(v * (1 - fs * f));
+    const t = clampRound(v * (1 - fs * (1 - f)));
+    switch (sector) {
+      case 0: case 6: d[i] = v; d[i + 1] = t; d[i + 2] = p; break;
       case 1: d[i] = q; d[i + 1] = v; d[i + 2] = p; break;
       case 2: d[i] = p; d[i + 1] = v; d[i + 2] = t; break;
       case 3: d[i] = p; d[i + 1] = q; d[i + 2] = v; break;
@@ -157,9 +155,20 @@ export function adjustHue(image: RgbImage, hueFactor: number): void {
   }
 }
 
+let divTable: Float32Array | undefined;
+
+/** `fround(a / b)` for 8-bit `a` and `b` at index `(a << 8) | b` (built once, 256 KiB). */
+function divisionTable(): Float32Array {
+  if (divTable !== undefined) return divTable;
+  const t = new Float32Array(65536);
+  for (let a = 0; a < 256; a++) for (let b = 1; b < 256; b++) t[(a << 8) | b] = a / b;
+  divTable = t;
+  return t;
+}
+
 function clampRound(x: number): number {
-  const r = Math.round(x);
-  return r < 0 ? 0 : r > 255 ? 255 : r;
+  // C round() (half away from zero) of a value in [0, 255].
+  return Math.floor(x + 0.5);
 }
 
 /**

@@ -91,6 +91,7 @@ function coefficients(inSize: number, outSize: number, first: number, n: number)
 }
 
 let scratch = new Uint8Array(0);
+let accRow = new Int32Array(0);
 
 function scratchBuffer(size: number): Uint8Array {
   if (scratch.length < size) scratch = new Uint8Array(Math.max(size, scratch.length * 2));
@@ -179,6 +180,7 @@ export function resampleRgb(src: RgbImage, plan: ResamplePlan, out?: RgbImage): 
     if (s + c > rowLast) rowLast = s + c;
   }
   const rows = Math.max(0, rowLast - rowFirst);
+  const hasEmptyColumns = hc.count.some((c) => c === 0);
   const tmp = scratchBuffer(rows * ow * 3);
   const sd = src.data;
   const sw = src.width;
@@ -208,32 +210,45 @@ export function resampleRgb(src: RgbImage, plan: ResamplePlan, out?: RgbImage): 
       tmp[o + 2] = clip8(s2 >> PRECISION_BITS);
     }
   }
-  // Vertical pass into the window, mirroring columns when asked.
+  // Vertical pass into the window, mirroring columns when asked: per output row, add
+  // up whole weighted tmp rows (contiguous), then round and store.
   const vk = vc.ksize;
   const vw = vc.weights;
   const stride = ow * 3;
+  if (accRow.length < stride) accRow = new Int32Array(stride);
+  const acc = accRow;
   for (let oy = 0; oy < oh; oy++) {
     const taps = vc.count[oy] as number;
+    const rowOut = oy * stride;
+    if (taps === 0) {
+      dst.fill(0, rowOut, rowOut + stride);
+      continue;
+    }
     const first = ((vc.start[oy] as number) - rowFirst) * stride;
     const kb = oy * vk;
-    const rowOut = oy * stride;
-    for (let i = 0; i < ow; i++) {
-      let s0 = HALF;
-      let s1 = HALF;
-      let s2 = HALF;
-      let p = first + i * 3;
-      for (let k = 0; k < taps; k++, p += stride) {
-        const w = vw[kb + k] as number;
-        s0 += (tmp[p] as number) * w;
-        s1 += (tmp[p + 1] as number) * w;
-        s2 += (tmp[p + 2] as number) * w;
+    acc.fill(HALF, 0, stride);
+    for (let k = 0; k < taps; k++) {
+      const w = vw[kb + k] as number;
+      const base = first + k * stride;
+      for (let j = 0; j < stride; j++) acc[j] = (acc[j] as number) + (tmp[base + j] as number) * w;
+    }
+    if (mirror) {
+      for (let i = 0, o = rowOut + stride - 3; i < stride; i += 3, o -= 3) {
+        dst[o] = clip8((acc[i] as number) >> PRECISION_BITS);
+        dst[o + 1] = clip8((acc[i + 1] as number) >> PRECISION_BITS);
+        dst[o + 2] = clip8((acc[i + 2] as number) >> PRECISION_BITS);
       }
-      const ox = mirror ? ow - 1 - i : i;
-      const o = rowOut + ox * 3;
-      const hasTaps = taps > 0 && (hc.count[i] as number) > 0;
-      dst[o] = hasTaps ? clip8(s0 >> PRECISION_BITS) : 0;
-      dst[o + 1] = hasTaps ? clip8(s1 >> PRECISION_BITS) : 0;
-      dst[o + 2] = hasTaps ? clip8(s2 >> PRECISION_BITS) : 0;
+    } else {
+      for (let j = 0; j < stride; j++) dst[rowOut + j] = clip8((acc[j] as number) >> PRECISION_BITS);
+    }
+    if (hasEmptyColumns) {
+      for (let i = 0; i < ow; i++) {
+        if ((hc.count[i] as number) > 0) continue;
+        const o = rowOut + (mirror ? ow - 1 - i : i) * 3;
+        dst[o] = 0;
+        dst[o + 1] = 0;
+        dst[o + 2] = 0;
+      }
     }
   }
   return target;
