@@ -1,0 +1,257 @@
+/**
+ * All DeCLIP losses for one batch, in ONE function usable inside `tf.variableGrads`.
+ *
+ * `total = w_clip * CLIP(MVS) + w_nns * NNS + w_simsiam * SimSiam + w_mlm * MLM` (terms with
+ * weight 0 are not computed). Follows ../shared/bench/ref_declip_torch.py: text view 1 is the
+ * MLM-masked caption (one text pass serves CLIP, NNS and MLM), text view 2 the EDA caption;
+ * NN lookups use the queue as it was before this batch; the rows to enqueue (EDA embeddings,
+ * then caption embeddings, normalised) are returned and pushed AFTER the step, outside the
+ * gradient.
+ *
+ * Ownership: {@link declipLosses} returns tensors that survive the gradient function's tidy
+ * (`tf.keep`); the caller frees them with {@link disposeLossOutput} (or reads and frees them
+ * with {@link readLossValues}). {@link declipGradients} does all of that and returns numbers
+ * plus gradients that the caller disposes.
+ *
+ * @example
+ * ```ts
+ * const model = createDeclipModel('tiny', { seed: 1 });
+ * const queue = new NearestNeighbourQueue({ size: 4096, dim: model.embedDim, seed: 2 });
+ * const inputs = batchToInputs(batch);
+ * const { grads, values } = declipGradients(model, inputs, queue, lossPresets.declip);
+ * // ... optimiser applies grads (Map name -> tensor), then:
+ * for (const g of grads.values()) g.dispose();
+ * disposeInputs(inputs);
+ * console.log(values.total, values.terms.mlm);
+ * ```
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { InvalidOptionError } from '../core/errors.js';
+import type { DeclipBatch } from '../pipeline/types.js';
+import type { LossConfig, LossTerm } from './losses/config.js';
+import { lossTerms } from './losses/config.js';
+import { multiViewInfoNCE } from './losses/infonce.js';
+import { maskedPositions, mlmLoss } from './losses/mlm.js';
+import type { NearestNeighbourQueue } from './losses/nn-queue.js';
+import { nnsLoss } from './losses/nns.js';
+import { simsiamLoss } from './losses/simsiam.js';
+import type { DeclipModel } from './models/declip-model.js';
+import { l2Normalize } from './models/layers.js';
+
+/** One batch as tensors (see {@link batchToInputs}). Int tensors are int32. */
+export interface DeclipInputs {
+  /** `[B, S, S, 3]` float32, NHWC. */
+  readonly images1: tf.Tensor4D;
+  /** `[B, S, S, 3]`; unused with one image view. */
+  readonly images2: tf.Tensor4D;
+  /** Caption ids `[B, L]`. */
+  readonly tokens: tf.Tensor2D;
+  /** EDA caption ids `[B, L]`. */
+  readonly tokensEda: tf.Tensor2D;
+  /** MLM-masked caption ids `[B, L]`. */
+  readonly tokensMasked: tf.Tensor2D;
+  /** EOT index per row of `tokens`/`tokensMasked` `[B]`. */
+  readonly eot: tf.Tensor1D;
+  /** EOT index per row of `tokensEda` `[B]`. */
+  readonly eotEda: tf.Tensor1D;
+  /** Flat positions `b * L + l` where the MLM label is not -100 `[M]`. */
+  readonly mlmIndex: tf.Tensor1D;
+  /** The MLM labels at those positions `[M]`. */
+  readonly mlmTargets: tf.Tensor1D;
+}
+
+/** Tensors from a pipeline batch (the MLM positions are found on the host). Caller disposes. */
+export function batchToInputs(batch: DeclipBatch): DeclipInputs {
+  const { size: b, imageSize: s, contextLength: l } = batch;
+  const { index, targets } = maskedPositions(batch.mlmLabels);
+  return {
+    images1: tf.tensor4d(batch.images1, [b, s, s, 3]),
+    images2: tf.tensor4d(batch.images2, [b, s, s, 3]),
+    tokens: tf.tensor2d(batch.tokens, [b, l], 'int32'),
+    tokensEda: tf.tensor2d(batch.tokensEda, [b, l], 'int32'),
+    tokensMasked: tf.tensor2d(batch.tokensMasked, [b, l], 'int32'),
+    eot: tf.tensor1d(batch.eot, 'int32'),
+    eotEda: tf.tensor1d(batch.eotEda, 'int32'),
+    mlmIndex: tf.tensor1d(index, 'int32'),
+    mlmTargets: tf.tensor1d(targets, 'int32'),
+  };
+}
+
+/** Free the tensors of {@link batchToInputs}. Idempotent. */
+export function disposeInputs(inputs: DeclipInputs): void {
+  tf.dispose(Object.values(inputs) as tf.Tensor[]);
+}
+
+/** Result of {@link declipLosses}: every tensor is kept; free with {@link disposeLossOutput}. */
+export interface DeclipLossOutput {
+  /** The weighted total (the scalar to differentiate). */
+  readonly total: tf.Scalar;
+  /** Each term, unweighted; null when its weight is 0. */
+  readonly terms: Readonly<Record<LossTerm, tf.Scalar | null>>;
+  /** `min(exp(logit_scale), max)` used for the logits. */
+  readonly logitScale: tf.Scalar;
+  /** Rows to push into the NN queue after the step (official order), null when NNS is off. */
+  readonly enqueue: tf.Tensor2D | null;
+}
+
+/** Loss values as numbers (after the step). */
+export interface LossValues {
+  readonly total: number;
+  readonly terms: Readonly<Record<LossTerm, number | null>>;
+  readonly logitScale: number;
+}
+
+/**
+ * Compute every enabled loss term for one batch. Call inside the function given to
+ * `tf.variableGrads` (it returns `out.total`) or inside `tf.tidy`. `training` selects
+ * BatchNorm batch statistics (and updates the running buffers). `queue` is required when
+ * the NNS weight is > 0; it is only read here.
+ */
+export function declipLosses(
+  model: DeclipModel,
+  inputs: DeclipInputs,
+  queue: NearestNeighbourQueue | null,
+  config: LossConfig,
+  training: boolean,
+): DeclipLossOutput {
+  const w = config.weights;
+  const useNns = w.nns > 0;
+  const useSimSiam = w.simsiam > 0;
+  const useMlm = w.mlm > 0;
+  if (useNns && queue === null) throw new InvalidOptionError('queue', 'NNS weight is > 0 but no NearestNeighbourQueue was given');
+  if (useSimSiam && (config.imageViews !== 2 || !model.hasSimSiam)) {
+    throw new InvalidOptionError('loss.weights.simsiam', 'SimSiam needs 2 image views and a model with SimSiam heads');
+  }
+  if (useMlm && !model.hasMlmHead) throw new InvalidOptionError('loss.weights.mlm', 'MLM needs a model with an MLM head');
+  const maskedView = useMlm && config.maskedCaptionAsView;
+
+  let result: DeclipLossOutput | undefined;
+  tf.tidy(() => {
+    const scale = model.logitScale();
+    const f1 = model.encodeImage(inputs.images1, training);
+    const f2 = config.imageViews === 2 ? model.encodeImage(inputs.images2, training) : null;
+    const caption = model.encodeText(maskedView ? inputs.tokensMasked : inputs.tokens, inputs.eot);
+    const eda = config.textViews === 2 ? model.encodeText(inputs.tokensEda, inputs.eotEda) : null;
+
+    const images = [l2Normalize(f1)];
+    if (f2 !== null) images.push(l2Normalize(f2));
+    const texts = [l2Normalize(caption.embedding)];
+    if (eda !== null) texts.push(l2Normalize(eda.embedding));
+
+    const terms: Record<LossTerm, tf.Scalar | null> = { clip: null, nns: null, simsiam: null, mlm: null };
+    if (w.clip > 0) terms.clip = multiViewInfoNCE(images, texts, scale);
+
+    let enqueue: tf.Tensor2D | null = null;
+    if (useNns && queue !== null) {
+      // Pairs (image view k, NN(text view k)); with unequal view counts the last view repeats.
+      const n = Math.max(images.length, texts.length);
+      const imgs: tf.Tensor2D[] = [];
+      const nns: tf.Tensor2D[] = [];
+      for (let k = 0; k < n; k++) {
+        imgs.push(images[Math.min(k, images.length - 1)] as tf.Tensor2D);
+        nns.push(queue.lookup(texts[Math.min(k, texts.length - 1)] as tf.Tensor2D));
+      }
+      terms.nns = nnsLoss(imgs, nns, scale);
+      enqueue = tf.concat([...texts].reverse(), 0); // official order: EDA first, then caption
+    }
+
+    if (useSimSiam && f2 !== null) {
+      const z1 = model.project(f1, training);
+      const z2 = model.project(f2, training);
+      terms.simsiam = simsiamLoss(model.predict(z1, training), model.predict(z2, training), z1, z2);
+    }
+
+    if (useMlm) {
+      const tokens = maskedView ? caption.tokens : model.encodeText(inputs.tokensMasked, inputs.eot).tokens;
+      terms.mlm = mlmLoss(model.mlmLogits(tokens, inputs.mlmIndex), inputs.mlmTargets);
+    }
+
+    const weighted: tf.Scalar[] = [];
+    for (const k of lossTerms) {
+      const t = terms[k];
+      if (t !== null) weighted.push(tf.mul(t, w[k]));
+    }
+    if (weighted.length === 0) throw new InvalidOptionError('loss.weights', 'Every loss weight is 0');
+    const total = weighted.length === 1 ? (weighted[0] as tf.Scalar) : (tf.addN(weighted) as tf.Scalar);
+    result = { total, terms, logitScale: scale, enqueue };
+    tf.keep(total);
+    tf.keep(scale);
+    if (enqueue !== null) tf.keep(enqueue);
+    for (const k of lossTerms) {
+      const t = terms[k];
+      if (t !== null) tf.keep(t);
+    }
+  });
+  if (result === undefined) throw new InvalidOptionError('loss', 'No loss was computed');
+  return result;
+}
+
+/** Free every tensor of a {@link DeclipLossOutput}. Idempotent. */
+export function disposeLossOutput(out: DeclipLossOutput): void {
+  const all: tf.Tensor[] = [out.total, out.logitScale];
+  if (out.enqueue !== null) all.push(out.enqueue);
+  for (const k of lossTerms) {
+    const t = out.terms[k];
+    if (t !== null) all.push(t);
+  }
+  tf.dispose(all);
+}
+
+/** Read the values (synchronously) and free the scalars. Leaves `out.enqueue` alone. */
+export function readLossValues(out: DeclipLossOutput): LossValues {
+  const terms = Object.fromEntries(
+    lossTerms.map((k) => {
+      const t = out.terms[k];
+      return [k, t === null ? null : (t.dataSync()[0] ?? Number.NaN)];
+    }),
+  ) as Record<LossTerm, number | null>;
+  return {
+    total: out.total.dataSync()[0] ?? Number.NaN,
+    terms,
+    logitScale: out.logitScale.dataSync()[0] ?? Number.NaN,
+  };
+}
+
+/** Gradients of one batch, keyed by parameter name (only parameters the loss reaches). */
+export interface DeclipGradients {
+  /** name -> gradient; the caller disposes every tensor. */
+  readonly grads: Map<string, tf.Tensor>;
+  readonly values: LossValues;
+  /** This batch's rows for the NN queue (official order), null when NNS is off. */
+  readonly enqueueRows: Float32Array | null;
+}
+
+/**
+ * Forward + backward for one batch (training mode), then the queue update. Returns
+ * gradients for the model's trainable parameters (absent for parameters the enabled terms do
+ * not reach, e.g. the MLM head in `clip` mode) and the loss values. When `enqueue` is true
+ * (the default) the queue receives this batch's text embeddings after the backward pass;
+ * pass false to decide later (e.g. only for finite losses) and call
+ * `queue.enqueue(result.enqueueRows)` yourself.
+ */
+export function declipGradients(
+  model: DeclipModel,
+  inputs: DeclipInputs,
+  queue: NearestNeighbourQueue | null,
+  config: LossConfig,
+  options: { readonly enqueue?: boolean } = {},
+): DeclipGradients {
+  let out: DeclipLossOutput | undefined;
+  const { value, grads } = tf.variableGrads(() => {
+    out = declipLosses(model, inputs, queue, config, true);
+    return out.total;
+  }, model.trainableVariables());
+  if (out === undefined) throw new InvalidOptionError('loss', 'declipLosses did not run');
+  const result = out;
+  try {
+    const values = readLossValues(result);
+    const enqueueRows = result.enqueue === null ? null : (result.enqueue.dataSync() as Float32Array).slice();
+    if ((options.enqueue ?? true) && queue !== null && enqueueRows !== null) queue.enqueue(enqueueRows);
+    const named = new Map<string, tf.Tensor>();
+    for (const [variableName, g] of Object.entries(grads)) named.set(model.params.nameOf(variableName) ?? variableName, g);
+    return { grads: named, values, enqueueRows };
+  } finally {
+    disposeLossOutput(result);
+    value.dispose();
+  }
+}

@@ -1,0 +1,178 @@
+/**
+ * Functional layers over named parameters (tfjs-core ops only). Each takes a
+ * {@link ParamSource} and the layer's name prefix; shapes follow PyTorch (Linear weight
+ * `[out, in]`, conv kernel `[out, in, kh, kw]`). Call inside `tf.tidy` (or a gradient
+ * function): intermediates are not disposed here.
+ *
+ * @example
+ * ```ts
+ * const y = tf.tidy(() => linear(store, 'projector.0', x)); // x [N, in] -> [N, out]
+ * ```
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { Activation } from './config.js';
+
+/** Where layers find their variables (a {@link ParamStore} is one). */
+export interface ParamSource {
+  get(name: string): tf.Variable;
+}
+
+/** `x @ W^T + b` for x `[N, in]`, W `[out, in]`. */
+export function linear(p: ParamSource, name: string, x: tf.Tensor2D, bias = true): tf.Tensor2D {
+  const y = tf.matMul<tf.Tensor2D>(x, p.get(`${name}.weight`), false, true);
+  return bias ? tf.add<tf.Tensor2D>(y, p.get(`${name}.bias`)) : y;
+}
+
+/** LayerNorm over the last axis (eps 1e-5, as PyTorch). */
+export function layerNorm<T extends tf.Tensor>(p: ParamSource, name: string, x: T, eps = 1e-5): T {
+  const { mean, variance } = tf.moments(x, -1, true);
+  const normed = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps)));
+  return tf.add(tf.mul(normed, p.get(`${name}.weight`)), p.get(`${name}.bias`));
+}
+
+/** BatchNorm options (PyTorch defaults). */
+export interface BatchNormOptions {
+  readonly momentum: number;
+  readonly eps: number;
+}
+const bnDefaults: BatchNormOptions = Object.freeze({ momentum: 0.1, eps: 1e-5 });
+
+/**
+ * BatchNorm over every axis but the last (BatchNorm1d on `[N, C]`, BatchNorm2d on NHWC).
+ * Training: normalise with batch statistics (biased variance) and update the running
+ * buffers in place (`running = (1 - m) * running + m * batch`, unbiased variance, as
+ * PyTorch). Eval: normalise with the running buffers, which are left unchanged.
+ */
+export function batchNorm<T extends tf.Tensor>(
+  p: ParamSource,
+  name: string,
+  x: T,
+  training: boolean,
+  options: BatchNormOptions = bnDefaults,
+): T {
+  const gain = p.get(`${name}.weight`);
+  const shift = p.get(`${name}.bias`);
+  const runningMean = p.get(`${name}.running_mean`);
+  const runningVar = p.get(`${name}.running_var`);
+  let mean: tf.Tensor;
+  let variance: tf.Tensor;
+  if (training) {
+    const axes = x.shape.slice(0, -1).map((_, i) => i);
+    ({ mean, variance } = tf.moments(x, axes));
+    const n = x.size / (x.shape[x.rank - 1] ?? 1);
+    const m = options.momentum;
+    const bm = mean;
+    const bv = variance;
+    const newMean = tf.tidy(() => tf.add(tf.mul(runningMean, 1 - m), tf.mul(bm, m)));
+    const newVar = tf.tidy(() => tf.add(tf.mul(runningVar, 1 - m), tf.mul(bv, (m * n) / Math.max(n - 1, 1))));
+    runningMean.assign(newMean);
+    runningVar.assign(newVar);
+    newMean.dispose();
+    newVar.dispose();
+  } else {
+    mean = runningMean;
+    variance = runningVar;
+  }
+  const normed = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, options.eps)));
+  return tf.add(tf.mul(normed, gain), shift);
+}
+
+/** Exact GELU `0.5 x (1 + erf(x / sqrt 2))` (PyTorch nn.GELU). */
+export function gelu<T extends tf.Tensor>(x: T): T {
+  return tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1));
+}
+
+/** CLIP's QuickGELU `x * sigmoid(1.702 x)`. */
+export function quickGelu<T extends tf.Tensor>(x: T): T {
+  return tf.mul(x, tf.sigmoid(tf.mul(x, 1.702)));
+}
+
+export const activationFns = {
+  gelu,
+  quick_gelu: quickGelu,
+} as const satisfies Record<Activation, <T extends tf.Tensor>(x: T) => T>;
+
+/**
+ * Identity in the forward pass, zero gradient in the backward pass (PyTorch `.detach()`
+ * inside a differentiated function). The result is a new tensor.
+ */
+export function stopGradient<T extends tf.Tensor>(x: T): T {
+  const f = tf.customGrad((...inputs: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const input = inputs[0] as tf.Tensor;
+    return { value: tf.clone(input), gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy) };
+  });
+  return f(x) as T;
+}
+
+/**
+ * Rows of `table` `[N, w]` at `indices` `[M]` -> `[M, w]` (an embedding lookup). tfjs
+ * differentiates `gather` with `UnsortedSegmentSum`, which the cpu backend runs as one
+ * masked pass per row of `table` (O(N M w): minutes for a 4k-token vocabulary) and the
+ * wasm backend lacks; here the backward pass is a host scatter-add, O(M w) on every
+ * backend. The indices are read to the host once (a small int32 download).
+ */
+export function gatherRows(table: tf.Tensor2D, indices: tf.Tensor1D): tf.Tensor2D {
+  const [n, w] = table.shape;
+  const host = Int32Array.from(indices.dataSync());
+  const f = tf.customGrad((...inputs: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const x = inputs[0] as tf.Tensor2D;
+    const value = tf.gather(x, tf.tensor1d(host, 'int32'));
+    const gradFunc = (dy: tf.Tensor): tf.Tensor => {
+      const g = dy.dataSync();
+      const out = new Float32Array(n * w);
+      for (let r = 0; r < host.length; r++) {
+        const dst = (host[r] ?? 0) * w;
+        const src = r * w;
+        for (let j = 0; j < w; j++) out[dst + j] = (out[dst + j] ?? 0) + (g[src + j] ?? 0);
+      }
+      return tf.tensor2d(out, [n, w]);
+    };
+    return { value, gradFunc };
+  });
+  return f(table) as tf.Tensor2D;
+}
+
+/** L2-normalise rows: `x / max(||x||, eps)` (PyTorch F.normalize). */
+export function l2Normalize<T extends tf.Tensor>(x: T, eps = 1e-12): T {
+  const norm = tf.maximum(tf.norm(x, 'euclidean', -1, true), eps);
+  return tf.div(x, norm);
+}
+
+/**
+ * Scaled dot-product attention over heads. q `[B, Lq, w]`, k/v `[B, Lk, w]` (already
+ * projected); `mask` `[Lq, Lk]` is added to the scores (use a large negative number for
+ * blocked positions). Returns `[B, Lq, w]` (before the output projection).
+ */
+export function attention(
+  q: tf.Tensor3D,
+  k: tf.Tensor3D,
+  v: tf.Tensor3D,
+  heads: number,
+  mask?: tf.Tensor2D,
+): tf.Tensor3D {
+  const [b, lq, w] = q.shape;
+  const lk = k.shape[1];
+  const d = w / heads;
+  const split = (x: tf.Tensor3D, l: number): tf.Tensor3D =>
+    tf.reshape(tf.transpose(tf.reshape(x, [b, l, heads, d]), [0, 2, 1, 3]), [b * heads, l, d]);
+  const qh = split(tf.mul(q, 1 / Math.sqrt(d)), lq);
+  const kh = split(k, lk);
+  const vh = split(v, lk);
+  let scores: tf.Tensor3D = tf.matMul(qh, kh, false, true);
+  if (mask !== undefined) scores = tf.add(scores, mask);
+  const probs = tf.softmax(scores, -1);
+  const out = tf.matMul(probs, vh); // [B*h, Lq, d]
+  return tf.reshape(tf.transpose(tf.reshape(out, [b, heads, lq, d]), [0, 2, 1, 3]), [b, lq, w]);
+}
+
+/** PyTorch-layout conv kernel `[out, in, kh, kw]` applied to NHWC input with symmetric padding. */
+export function conv2d(
+  p: ParamSource,
+  name: string,
+  x: tf.Tensor4D,
+  stride: number,
+  pad: number,
+): tf.Tensor4D {
+  const kernel = tf.transpose(p.get(`${name}.weight`), [2, 3, 1, 0]) as tf.Tensor4D; // -> [kh, kw, in, out]
+  return tf.conv2d(x, kernel, stride, pad);
+}
