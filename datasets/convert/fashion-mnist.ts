@@ -176,6 +176,7 @@ export async function fashionMnistSource(options: FashionMnistOptions): Promise<
     const labels = await openIdx(labelsPath, { ndims: 1 });
     const encode = async (r: { i: number; pixels: Buffer; label: number }): Promise<SampleInput> => {
       const png = await sharp(r.pixels, { raw: { width: cols, height: rows, channels: 1 } })
+        .toColourspace('b-w')
         .png({ compressionLevel: 6, adaptiveFiltering: false })
         .toBuffer();
       const caption = fashionMnistCaption(r.label, new Rng(deriveSeed(seed, 'fashion-mnist', split, r.i)));

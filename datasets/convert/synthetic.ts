@@ -101,7 +101,8 @@ export function resolveSyntheticOptions(options: SyntheticOptions): ResolvedSynt
   };
 }
 
-const SHAPE_WORDS: Record<SyntheticShape, readonly string[]> = {
+/** The words captions use for each shape. */
+export const SYNTHETIC_SHAPE_WORDS: Readonly<Record<SyntheticShape, readonly string[]>> = {
   circle: ['circle', 'round shape', 'disc', 'dot'],
   square: ['square', 'box', 'square shape'],
   triangle: ['triangle', 'three-sided shape', 'triangular shape'],
@@ -112,7 +113,8 @@ const SHAPE_WORDS: Record<SyntheticShape, readonly string[]> = {
   heart: ['heart', 'heart shape', 'love heart'],
 };
 
-const COLOUR_WORDS: Record<SyntheticColour, readonly string[]> = {
+/** The words captions use for each colour. */
+export const SYNTHETIC_COLOUR_WORDS: Readonly<Record<SyntheticColour, readonly string[]>> = {
   red: ['red'],
   green: ['green'],
   blue: ['blue'],
@@ -180,8 +182,8 @@ const TEMPLATES: readonly ((w: Words) => string)[] = [
 export function syntheticCaption(a: SyntheticAttributes, rng: Rng): string {
   const words: Words = {
     size: pick(rng, SIZE_WORDS[a.size]),
-    colour: pick(rng, COLOUR_WORDS[a.colour]),
-    shape: pick(rng, SHAPE_WORDS[a.shape]),
+    colour: pick(rng, SYNTHETIC_COLOUR_WORDS[a.colour]),
+    shape: pick(rng, SYNTHETIC_SHAPE_WORDS[a.shape]),
     pos: pick(rng, POSITION_WORDS[`${a.row} ${a.column}`] ?? ['']),
     bg: pick(rng, BACKGROUND_WORDS[a.background]),
   };
