@@ -51,7 +51,7 @@ t.test('images are RGB PNGs of the requested size showing the shape colour', asy
       const y = Math.floor(Number(m?.[2]));
       const at = (y * imageSize + x) * 3;
       const want = SYNTHETIC_COLOURS[attrs.colour];
-      const got = [data[at] ?? 0, data[at + 1] ?? 0, data[at + 2] ?? 0];
+      const got: [number, number, number] = [data[at] ?? 0, data[at + 1] ?? 0, data[at + 2] ?? 0];
       const dist = Math.hypot(got[0] - want[0], got[1] - want[1], got[2] - want[2]);
       t.ok(dist < 40, `${s.__key__}: centre pixel ${got} is ${attrs.colour} (${dist.toFixed(0)})`);
     }
