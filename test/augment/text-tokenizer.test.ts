@@ -85,6 +85,18 @@ t.test('vocabSize and contextLength are validated with the house message', async
   t.throws(() => tok.encode(['a'], 1), { message: 'Expected integer of at least 2 for contextLength but received 1 of type number' });
 });
 
+t.test('trains the same from caption files (one per line) as from an iterable, and honours an AbortSignal', async (t) => {
+  const dir = t.testdir({
+    'a.txt': CORPUS.slice(0, 1500).join('\n') + '\n',
+    'b.txt': CORPUS.slice(1500).join('\r\n'),
+  });
+  const fromFiles = await CaptionTokenizer.trainFromFiles([join(dir, 'a.txt'), join(dir, 'b.txt')], { vocabSize: N });
+  t.equal(fromFiles.toJSON(), (await tokenizerP).toJSON());
+  const controller = new AbortController();
+  controller.abort();
+  await t.rejects(CaptionTokenizer.train(CORPUS, { vocabSize: N, signal: controller.signal }), { name: 'AbortError' });
+});
+
 t.test('the TypeScript encoder gives exactly the native binding ids', async (t) => {
   const tok = await tokenizerP;
   const inputs = [...CORPUS.slice(0, 500), ...captions(200, 99), ...TRICKY];
