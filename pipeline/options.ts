@@ -34,6 +34,8 @@ export interface PipelineOptions {
   readonly tasksPerWorker?: number;
   /** Samples per worker task (default 4). */
   readonly samplesPerTask?: number;
+  /** Tasks dispatched but not yet out of the re-order stage (default 2 x workers x tasksPerWorker). */
+  readonly reorderWindow?: number;
   /** Batches of samples allowed ahead of the consumer (default 2). */
   readonly prefetch?: number;
   /** Sample shuffle buffer of the shard reader; 0 = no shuffling (default 1000). */
@@ -74,6 +76,7 @@ export interface ResolvedPipelineOptions {
   readonly workers: number;
   readonly tasksPerWorker: number;
   readonly samplesPerTask: number;
+  readonly reorderWindow: number;
   readonly prefetch: number;
   readonly shuffleBuffer: number;
   readonly shuffleShards: boolean;
@@ -125,6 +128,8 @@ export function resolvePipelineOptions(options: PipelineOptions): ResolvedPipeli
   if (epochs !== Infinity) expectInteger('epochs', epochs, 1);
   const batchSize = expectInteger('batchSize', options.batchSize ?? d.batchSize, 1, 65536);
   const samplesPerTask = expectInteger('samplesPerTask', options.samplesPerTask ?? d.samplesPerTask, 1, 1024);
+  const workers = expectInteger('workers', options.workers ?? availableParallelism(), 1, 256);
+  const tasksPerWorker = expectInteger('tasksPerWorker', options.tasksPerWorker ?? d.tasksPerWorker, 1, 64);
   if (options.onWarn !== undefined && typeof options.onWarn !== 'function') throw invalidOption('onWarn', 'function', options.onWarn);
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw invalidOption('signal', 'AbortSignal', options.signal);
   return {
@@ -134,9 +139,10 @@ export function resolvePipelineOptions(options: PipelineOptions): ResolvedPipeli
     batchSize,
     imageSize: expectInteger('imageSize', options.imageSize ?? d.imageSize, 8, 4096),
     contextLength: expectInteger('contextLength', options.contextLength ?? d.contextLength, 3, 4096),
-    workers: expectInteger('workers', options.workers ?? availableParallelism(), 1, 256),
-    tasksPerWorker: expectInteger('tasksPerWorker', options.tasksPerWorker ?? d.tasksPerWorker, 1, 64),
+    workers,
+    tasksPerWorker,
     samplesPerTask,
+    reorderWindow: expectInteger('reorderWindow', options.reorderWindow ?? 2 * workers * tasksPerWorker, workers * tasksPerWorker, 1 << 20),
     prefetch: expectInteger('prefetch', options.prefetch ?? d.prefetch, 1, 1024),
     shuffleBuffer: expectInteger('shuffleBuffer', options.shuffleBuffer ?? d.shuffleBuffer, 0, 1_000_000),
     shuffleShards: expectBoolean('shuffleShards', options.shuffleShards ?? d.shuffleShards),
@@ -154,7 +160,7 @@ export function resolvePipelineOptions(options: PipelineOptions): ResolvedPipeli
   };
 }
 
-/** Most samples between the reader and the consumer: the prefetch ring plus the tasks in workers. */
+/** Most samples between the reader and the consumer: the prefetch ring plus the re-order window. */
 export function samplesInPipelineBound(o: ResolvedPipelineOptions): number {
-  return o.prefetch * o.batchSize + o.workers * o.tasksPerWorker * o.samplesPerTask;
+  return o.prefetch * o.batchSize + o.reorderWindow * o.samplesPerTask;
 }

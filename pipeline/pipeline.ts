@@ -4,8 +4,9 @@
  *
  * The consumer pulls batches (`for await`); nothing upstream reads more than the bounds
  * below, whatever the consumer's speed:
- * - samples between reader and consumer <= prefetch x batchSize + workers x tasksPerWorker x samplesPerTask
- * - tasks in workers <= workers x tasksPerWorker (and so is the re-order window)
+ * - samples between reader and consumer <= prefetch x batchSize + reorderWindow x samplesPerTask
+ * - tasks in workers <= workers x tasksPerWorker
+ * - tasks dispatched and not yet re-ordered <= reorderWindow (default 2 x workers x tasksPerWorker)
  * - the reader's shuffle buffer <= shuffleBuffer samples
  *
  * @example
@@ -50,6 +51,7 @@ export function describePipeline(o: ResolvedPipelineOptions): string {
   if (o.shuffleBuffer > 0 && o.shards !== undefined) parts.push(`shuffle(${o.shuffleBuffer})`);
   parts.push(
     `augment[${o.workers} worker${o.workers === 1 ? '' : 's'} x ${o.tasksPerWorker} tasks x ${o.samplesPerTask} samples]`,
+    `reorder(${o.reorderWindow})`,
     `batch(${o.batchSize})`,
     `prefetch(${o.prefetch})`,
   );
@@ -65,11 +67,13 @@ export function createPipeline(options: PipelineOptions): DeclipPipeline {
   const metrics = new PipelineMetrics();
   const controller = new AbortController();
   const credit = new Credit(samplesInPipelineBound(o));
+  const taskWindow = new Credit(o.reorderWindow);
   let shuttingDown: Promise<void> | undefined;
   const shutdown = (): Promise<void> => {
     shuttingDown ??= (async () => {
       controller.abort(abortError('the pipeline was closed'));
       credit.close();
+      taskWindow.close();
       await pool.close();
     })();
     return shuttingDown;
@@ -95,12 +99,13 @@ export function createPipeline(options: PipelineOptions): DeclipPipeline {
       }));
 
   const items = epochStream({ open, startEpoch: o.startEpoch, epochs: o.epochs, skipSamples: o.skipSamples, signal: controller.signal });
-  const batches$ = creditedTasks(items, credit, { samplesPerTask: o.samplesPerTask, seed: o.seed, metrics }).pipe(
+  const batches$ = creditedTasks(items, credit, { samplesPerTask: o.samplesPerTask, seed: o.seed, metrics, window: taskWindow }).pipe(
     augmentInWorkers((task) => pool.run(task, controller.signal), {
       maxInFlight: pool.capacity,
       imageSize: o.imageSize,
       contextLength: o.contextLength,
       metrics,
+      onTaskDone: () => taskWindow.release(1),
     }),
     applyErrorPolicy({ policy: o.onError, metrics, onDrop: () => credit.release(1), onWarn: o.onWarn }),
     batchSamples({ batchSize: o.batchSize, imageSize: o.imageSize, contextLength: o.contextLength, metrics }),

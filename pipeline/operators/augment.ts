@@ -45,6 +45,8 @@ export interface AugmentInWorkersOptions {
   readonly imageSize: number;
   readonly contextLength: number;
   readonly metrics: PipelineMetrics;
+  /** Called when a task's results leave the re-order stage (frees a re-order window slot). */
+  readonly onTaskDone?: () => void;
 }
 
 const CODES = new Set<string>(['ERR_DECLIP_IMAGE', 'ERR_DECLIP_TEXT', 'ERR_DECLIP_SAMPLE']);
@@ -77,7 +79,7 @@ export function augmentInWorkers(
   run: (task: AugmentTask) => Promise<AugmentResult>,
   options: AugmentInWorkersOptions,
 ): OperatorFunction<AugmentTask, SampleOutcome> {
-  const { maxInFlight, metrics, imageSize, contextLength } = options;
+  const { maxInFlight, metrics, imageSize, contextLength, onTaskDone } = options;
   return pipe(
     mergeMap((task: AugmentTask) => {
       metrics.add('inFlightTasks', 1);
@@ -87,6 +89,9 @@ export function augmentInWorkers(
       );
     }, maxInFlight),
     inSourceOrder(({ task }) => task.seq, (held) => metrics.set('reorderWaiting', held)),
-    concatMap(({ task, result }) => outcomes(task, result, imageSize, contextLength)),
+    concatMap(({ task, result }) => {
+      onTaskDone?.();
+      return outcomes(task, result, imageSize, contextLength);
+    }),
   );
 }

@@ -5,10 +5,10 @@
  * @example
  * ```ts
  * const items = epochStream({ open: (epoch, signal) => readSamples({ ... }), startEpoch: 0, epochs: 1, skipSamples: 0, signal });
- * const tasks$ = creditedTasks(items, credit, { samplesPerTask: 4, seed: 7, metrics });
+ * const tasks$ = creditedTasks(items, credit, { samplesPerTask: 4, seed: 7, metrics, window: new Credit(8) });
  * ```
  */
-import { concatMap, defer, finalize, from, startWith, takeWhile, type Observable } from 'rxjs';
+import { concatMap, defer, finalize, from, merge, startWith, takeWhile, type Observable } from 'rxjs';
 import type { Sample } from '../../datasets/sample.js';
 import type { Credit } from '../credit.js';
 import type { PipelineMetrics } from '../metrics.js';
@@ -49,12 +49,15 @@ export async function* epochStream(options: EpochStreamOptions): AsyncGenerator<
 
 export interface CreditedTasksOptions {
   readonly samplesPerTask: number;
+  /** Task credit: one unit per task until its results leave the re-order stage (the re-order window). */
+  readonly window: Credit;
   readonly seed: number;
   readonly metrics: PipelineMetrics;
 }
 
 /**
- * Read groups of samples into tasks, taking one credit per sample before reading it.
+ * Read groups of samples into tasks, taking one sample credit per sample before reading
+ * it and one window credit per task.
  * Completes when the stream ends; closing the subscription returns the iterator (which
  * closes the shard files).
  */
@@ -63,14 +66,15 @@ export function creditedTasks(
   credit: Credit,
   options: CreditedTasksOptions,
 ): Observable<AugmentTask> {
-  const { samplesPerTask, seed, metrics } = options;
+  const { samplesPerTask, seed, metrics, window } = options;
   return defer(() => {
     const it = items[Symbol.asyncIterator]();
     let seq = 0;
     let done = false;
     async function* pull(): AsyncGenerator<AugmentTask | null> {
-      while (!done && credit.available >= samplesPerTask) {
+      while (!done && credit.available >= samplesPerTask && window.available >= 1) {
         credit.take(samplesPerTask);
+        window.take(1);
         const group: SourceItem[] = [];
         while (group.length < samplesPerTask) {
           const r = await it.next();
@@ -81,7 +85,8 @@ export function creditedTasks(
           group.push(r.value);
         }
         credit.release(samplesPerTask - group.length);
-        if (group.length > 0) {
+        if (group.length === 0) window.release(1);
+        else {
           metrics.samplesRead += group.length;
           metrics.add('samplesInPipeline', group.length);
           yield packTask(group, seq++, seed);
@@ -89,7 +94,7 @@ export function creditedTasks(
       }
       if (done) yield null;
     }
-    return credit.wake$.pipe(
+    return merge(credit.wake$, window.wake$).pipe(
       startWith(undefined),
       concatMap(() => from(pull())),
       takeWhile((task): task is AugmentTask => task !== null),

@@ -114,6 +114,6 @@ t.test('options are validated with the house message', async (t) => {
     message: 'Expected one of throw, warn, skip for onError but received "ignore" of type string',
   });
   const o = resolvePipelineOptions({ shards: 'a-{0..3}.tar', workers: 2, batchSize: 64, prefetch: 4, shuffleBuffer: 1000 });
-  t.equal(describePipeline(o), 'shards(a-{0..3}.tar) -> untar -> shuffle(1000) -> augment[2 workers x 2 tasks x 4 samples] -> batch(64) -> prefetch(4)');
-  t.equal(samplesInPipelineBound(o), 4 * 64 + 2 * 2 * 4);
+  t.equal(describePipeline(o), 'shards(a-{0..3}.tar) -> untar -> shuffle(1000) -> augment[2 workers x 2 tasks x 4 samples] -> reorder(8) -> batch(64) -> prefetch(4)');
+  t.equal(samplesInPipelineBound(o), 4 * 64 + 8 * 4);
 });

@@ -1,0 +1,114 @@
+import { join } from 'node:path';
+import t from 'tap';
+import { ShardWriter } from '../../datasets/writer/index.js';
+import { createPipeline } from '../../pipeline/pipeline.js';
+import { samplesInPipelineBound } from '../../pipeline/options.js';
+import { fakeSource, STAND_IN_WORKER } from './helpers.js';
+
+/** Busy-wait: a consumer that keeps the main thread, as a training step does. */
+function spin(ms: number): void {
+  const until = performance.now() + ms;
+  while (performance.now() < until) {
+    // a synchronous "training step"
+  }
+}
+
+function resourceCounts(): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const r of process.getActiveResourcesInfo()) counts[r] = (counts[r] ?? 0) + 1;
+  return counts;
+}
+
+/** Resources alive now that were not alive (in that number) at `before`. */
+function leftOver(before: Record<string, number>): Record<string, number> {
+  const extra: Record<string, number> = {};
+  for (const [name, n] of Object.entries(resourceCounts())) if (n > (before[name] ?? 0)) extra[name] = n - (before[name] ?? 0);
+  return extra;
+}
+
+t.test('a consumer 10x slower than the producer keeps every stage within its bound and RSS flat', async (t) => {
+  const count = 3000;
+  const batchSize = 32;
+  const workers = 2;
+  const spinMs = 0.25; // worker time per sample
+  const producerMsPerBatch = (batchSize * spinMs) / workers;
+  const src = fakeSource({ count, imageBytes: 256 });
+  const p = createPipeline({
+    open: src.open,
+    workerFile: STAND_IN_WORKER,
+    workerExtra: { spinMs },
+    imageSize: 64, // 98 KB of views per sample: 290 MB if the stream were buffered
+    contextLength: 16,
+    batchSize,
+    workers,
+    tasksPerWorker: 2,
+    samplesPerTask: 4,
+    prefetch: 2,
+  });
+  const bound = samplesInPipelineBound(p.options);
+  let maxAhead = 0;
+  let rssAfterWarmup = 0;
+  let maxRss = 0;
+  let delivered = 0;
+  for await (const batch of p) {
+    delivered += batch.size;
+    maxAhead = Math.max(maxAhead, src.read() - delivered);
+    spin(10 * producerMsPerBatch);
+    const rss = process.memoryUsage.rss();
+    if (batch.position.batchIndex === 10) rssAfterWarmup = rss;
+    if (batch.position.batchIndex > 10) maxRss = Math.max(maxRss, rss);
+  }
+  const m = p.metrics();
+  t.equal(delivered, count);
+  t.ok(maxAhead <= bound, `read ahead of the consumer ${maxAhead} <= ${bound}`);
+  t.ok(m.stages.samplesInPipeline.peak <= bound, `samples in the pipeline peak ${m.stages.samplesInPipeline.peak} <= ${bound}`);
+  t.ok(m.stages.inFlightTasks.peak <= workers * 2, `tasks in flight peak ${m.stages.inFlightTasks.peak} <= ${workers * 2}`);
+  const window = p.options.reorderWindow;
+  t.ok(m.stages.reorderWaiting.peak < window, `re-order window peak ${m.stages.reorderWaiting.peak} < ${window}`);
+  t.ok(m.stages.prefetched.peak <= Math.ceil(bound / batchSize), `prefetch ring peak ${m.stages.prefetched.peak}`);
+  t.ok(m.stages.prefetched.peak >= 1, 'the ring filled: the consumer was the slow side');
+  const growthMB = (maxRss - rssAfterWarmup) / 2 ** 20;
+  t.ok(growthMB < 100, `RSS grew ${growthMB.toFixed(1)} MB over ${count} samples (flat)`);
+});
+
+t.test('breaking out of the loop closes the shard files, the workers and every timer', async (t) => {
+  const dir = t.testdir({});
+  const writer = new ShardWriter({ pattern: join(dir, 's-%06d.tar'), maxCount: 100 });
+  for (let i = 0; i < 300; i++) await writer.write({ __key__: `k${i}`, files: { jpg: Buffer.alloc(500, i), txt: `caption ${i}` } });
+  await writer.close();
+  const before = resourceCounts();
+  const p = createPipeline({
+    shards: join(dir, 's-{000000..000002}.tar'),
+    workerFile: STAND_IN_WORKER,
+    imageSize: 8,
+    contextLength: 8,
+    batchSize: 10,
+    workers: 2,
+  });
+  let n = 0;
+  for await (const batch of p) {
+    n += batch.size;
+    if (n >= 20) break;
+  }
+  t.equal(n, 20);
+  t.equal(p.threadCount, 0, 'no live worker threads');
+  await p.close(); // idempotent
+  t.same(leftOver(before), {}, 'no open files, ports or timers left');
+});
+
+t.test('an AbortSignal stops a waiting consumer with the abort reason and tears everything down', async (t) => {
+  const before = resourceCounts();
+  const ac = new AbortController();
+  const src = fakeSource({ count: 100_000 });
+  const p = createPipeline({ open: src.open, workerFile: STAND_IN_WORKER, imageSize: 8, contextLength: 8, batchSize: 16, workers: 2, signal: ac.signal });
+  const it = p[Symbol.asyncIterator]();
+  const first = await it.next();
+  t.equal(first.done, false);
+  const pending = it.next();
+  ac.abort(new Error('stop now'));
+  await t.rejects(pending, { message: 'stop now' });
+  await p.close();
+  t.equal(p.threadCount, 0);
+  t.ok(src.read() < 1000, `reading stopped early (${src.read()} samples read)`);
+  t.same(leftOver(before), {}, 'no open files, ports or timers left');
+});
