@@ -237,8 +237,11 @@ export class CaptionTokenizer {
       if (vocab.get(s) !== i) throw bad(`${s} must have id ${i}`);
     });
     for (const ch of BYTE_TO_CHAR) if (!vocab.has(ch)) throw bad('the byte alphabet is incomplete');
-    const ids = new Set(vocab.values());
-    if (ids.size !== vocab.size || Math.max(...ids) !== vocab.size - 1) throw bad('ids must be 0..size-1 without gaps');
+    const seen = new Uint8Array(vocab.size);
+    for (const id of vocab.values()) {
+      if (!Number.isInteger(id) || id < 0 || id >= vocab.size || seen[id] === 1) throw bad('ids must be 0..size-1 without gaps');
+      seen[id] = 1;
+    }
     return new CaptionTokenizer(json, { vocab, merges: model.merges.map(parseMerge) }, options);
   }
 

@@ -74,6 +74,9 @@ t.test('a corpus too small for N fills the rest with never-produced placeholders
   const vocab = (JSON.parse(tok.toJSON()) as { model: { vocab: Record<string, number> } }).model.vocab;
   const firstPlaceholder = Math.min(...Object.entries(vocab).filter(([k]) => k.startsWith('<|unused')).map(([, v]) => v));
   t.ok(maxLearned < firstPlaceholder, `ids ${maxLearned} stay below the first placeholder ${firstPlaceholder}`);
+  const big = await CaptionTokenizer.train(['a dog', 'a cat'], { vocabSize: 40_000 });
+  t.equal(big.vocabSize, 40_004, 'beyond the native trainer limit too');
+  t.equal(CaptionTokenizer.fromJSON(big.toJSON()).vocabSize, 40_004);
 });
 
 t.test('vocabSize and contextLength are validated with the house message', async (t) => {
