@@ -1,4 +1,251 @@
-import type { Command } from 'commander';
+/**
+ * `declip shards create`: convert a dataset into WebDataset shards with a sidecar index.
+ *
+ * ```sh
+ * declip shards create --from synthetic --count 2000 --seed 3 --out d/syn-%06d.tar --max-count 500
+ * declip shards create --from folder --input photos --out out/photos-%06d.tar --max-size 1e9
+ * declip shards create --from csv --input pairs.tsv --out out/pairs-%06d.tar
+ * declip shards create --from fashion-mnist --input /usr/share/datasets/fashion-mnist --split test --out out/fm-test-%06d.tar
+ * ```
+ *
+ * Progress goes to stderr: a bar with rate and ETA when stderr is a terminal, and always
+ * a final one-line summary. `--json` also prints the summary as JSON on stdout. Bad
+ * input exits non-zero with a message naming the option or file.
+ */
+import type { Writable } from 'node:stream';
+import cliProgress from 'cli-progress';
+import { type Command, Option } from 'commander';
+import { InvalidOptionError } from '../core/errors.js';
+import { invalidOption } from '../core/validate.js';
+import {
+  CONVERTER_KINDS,
+  convertToShards,
+  converters,
+  type ConverterArgs,
+  type ConverterKind,
+  type ConvertProgress,
+  type ConvertResult,
+} from '../datasets/convert/index.js';
+import { shardIndexPathFor } from '../datasets/shard-index.js';
 
-/** `declip shards create` (not written yet: this file's owner replaces this body). */
-export function registerShardsCreate(_parent: Command): void {}
+/** Where the command writes (process streams by default; tests pass their own). */
+export interface ShardsCreateIO {
+  readonly stdout: Writable;
+  readonly stderr: Writable & { readonly isTTY?: boolean };
+  readonly signal?: AbortSignal | undefined;
+}
+
+/** The command's options as commander hands them over (strings until parsed). */
+export interface ShardsCreateCommandOptions {
+  readonly from: string;
+  readonly out: string;
+  readonly input?: string;
+  readonly maxCount?: string;
+  readonly maxSize?: string;
+  readonly count?: string;
+  readonly seed?: string;
+  readonly split?: string;
+  readonly imageSize?: string;
+  readonly limit?: string;
+  readonly json?: boolean;
+  readonly quiet?: boolean;
+}
+
+/** Parse a non-negative integer option (`--count 2000`). */
+export function parseIntegerOption(flag: string, text: string, min = 0): number {
+  if (!/^\d+$/.test(text.trim())) throw invalidOption(flag, `integer of at least ${min}`, text);
+  const n = Number(text.trim());
+  if (!Number.isSafeInteger(n) || n < min) throw invalidOption(flag, `integer of at least ${min}`, text);
+  return n;
+}
+
+const SIZE_UNITS: Readonly<Record<string, number>> = {
+  '': 1,
+  b: 1,
+  k: 1e3,
+  kb: 1e3,
+  m: 1e6,
+  mb: 1e6,
+  g: 1e9,
+  gb: 1e9,
+  kib: 1024,
+  mib: 1024 ** 2,
+  gib: 1024 ** 3,
+};
+
+/**
+ * Parse a byte count: `1000000`, `1e9`, `500MB`, `1.5GiB` (k/M/G are powers of 1000,
+ * KiB/MiB/GiB of 1024).
+ *
+ * @example
+ * ```ts
+ * parseByteSize('--max-size', '64MiB'); // 67108864
+ * ```
+ */
+export function parseByteSize(flag: string, text: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?(?:e\d+)?)\s*([a-z]*)\s*$/i.exec(text);
+  const unit = SIZE_UNITS[(m?.[2] ?? '').toLowerCase()];
+  const n = m === null || unit === undefined ? NaN : Math.floor(Number(m[1]) * unit);
+  if (!Number.isSafeInteger(n) || n < 1) {
+    throw invalidOption(flag, 'byte count of at least 1 (e.g. 1000000, 1e9, 500MB, 1GiB)', text);
+  }
+  return n;
+}
+
+function formatBytes(n: number): string {
+  if (n >= 1e9) return `${(n / 1e9).toFixed(2)} GB`;
+  if (n >= 1e6) return `${(n / 1e6).toFixed(1)} MB`;
+  if (n >= 1e3) return `${(n / 1e3).toFixed(1)} kB`;
+  return `${n} B`;
+}
+
+/** A one-line summary of a conversion. */
+export function summaryLine(result: ConvertResult, pattern: string, seconds: number): string {
+  const { totals } = result.index;
+  const skipped = Object.entries(result.skipped)
+    .map(([reason, n]) => `${reason} ${n}`)
+    .join(', ');
+  const rate = seconds > 0 ? Math.round(totals.samples / seconds) : totals.samples;
+  return (
+    `declip: wrote ${totals.samples} samples in ${totals.shards} shard${totals.shards === 1 ? '' : 's'} ` +
+    `(${formatBytes(totals.bytes)}) to ${pattern} in ${seconds.toFixed(1)} s (${rate} samples/s); ` +
+    `index ${shardIndexPathFor(pattern)}` +
+    (skipped === '' ? '' : `; skipped: ${skipped}`)
+  );
+}
+
+/**
+ * Run `shards create` with parsed-from-text options. Resolves to the exit code.
+ *
+ * @example
+ * ```ts
+ * await runShardsCreate({ from: 'synthetic', count: '100', out: 'd/syn-%06d.tar' });
+ * ```
+ */
+export async function runShardsCreate(
+  opts: ShardsCreateCommandOptions,
+  io: ShardsCreateIO = { stdout: process.stdout, stderr: process.stderr },
+): Promise<number> {
+  if (!(CONVERTER_KINDS as readonly string[]).includes(opts.from)) {
+    throw invalidOption('--from', `one of ${CONVERTER_KINDS.join(', ')}`, opts.from);
+  }
+  const kind = opts.from as ConverterKind;
+  if (opts.split !== undefined && opts.split !== 'train' && opts.split !== 'test') {
+    throw invalidOption('--split', 'one of train, test', opts.split);
+  }
+  const args: ConverterArgs = {
+    ...(opts.input === undefined ? {} : { input: opts.input }),
+    ...(opts.count === undefined ? {} : { count: parseIntegerOption('--count', opts.count) }),
+    ...(opts.seed === undefined ? {} : { seed: parseIntegerOption('--seed', opts.seed) }),
+    ...(opts.split === undefined ? {} : { split: opts.split }),
+    ...(opts.imageSize === undefined ? {} : { imageSize: parseIntegerOption('--image-size', opts.imageSize, 16) }),
+    ...(opts.limit === undefined ? {} : { limit: parseIntegerOption('--limit', opts.limit) }),
+  };
+  const maxCount = opts.maxCount === undefined ? undefined : parseIntegerOption('--max-count', opts.maxCount, 1);
+  const maxSize = opts.maxSize === undefined ? undefined : parseByteSize('--max-size', opts.maxSize);
+  const used: Record<ConverterKind, readonly string[]> = {
+    synthetic: ['count', 'seed', 'imageSize'],
+    folder: ['input'],
+    csv: ['input'],
+    'fashion-mnist': ['input', 'split', 'seed', 'limit'],
+  };
+  for (const name of Object.keys(args)) {
+    if (!used[kind].includes(name)) {
+      const flag = '--' + name.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+      throw new InvalidOptionError(flag, `${flag} does not apply to --from ${kind} (it takes ${used[kind].map((n) => '--' + n.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())).join(', ')})`);
+    }
+  }
+
+  let source;
+  try {
+    source = await converters[kind](args);
+  } catch (err) {
+    // Converters name their own fields; on the command line they are flags.
+    if (err instanceof InvalidOptionError && !err.field.startsWith('--')) {
+      const flag = '--' + err.field.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+      throw new InvalidOptionError(flag, err.message.replace(` for ${err.field} `, ` for ${flag} `), { cause: err });
+    }
+    throw err;
+  }
+  const started = performance.now();
+  const tty = io.stderr.isTTY === true && opts.quiet !== true;
+  const bar = tty
+    ? new cliProgress.SingleBar(
+        {
+          format: 'shards create |{bar}| {percentage}% {value}/{total} samples | {rate}/s | ETA {eta_formatted} | shards {shards}',
+          stream: io.stderr as NodeJS.WritableStream,
+          etaBuffer: 50,
+          fps: 5,
+          hideCursor: false,
+        },
+        cliProgress.Presets.shades_classic,
+      )
+    : undefined;
+  bar?.start(source.total ?? 0, 0, { rate: 0, shards: 0 });
+  const onProgress = (p: ConvertProgress): void => {
+    if (bar === undefined) return;
+    const seconds = (performance.now() - started) / 1000;
+    const skipped = Object.values(p.skipped).reduce((a, b) => a + b, 0);
+    bar.update(p.done + skipped, { rate: seconds > 0 ? Math.round(p.done / seconds) : 0, shards: p.shards });
+  };
+  let result: ConvertResult;
+  try {
+    result = await convertToShards(
+      source,
+      {
+        pattern: opts.out,
+        ...(maxCount === undefined ? {} : { maxCount }),
+        ...(maxSize === undefined ? {} : { maxSize }),
+      },
+      { onProgress, ...(io.signal === undefined ? {} : { signal: io.signal }) },
+    );
+  } catch (err) {
+    if (err instanceof InvalidOptionError && err.field === 'pattern') {
+      throw new InvalidOptionError('--out', err.message.replace(' for pattern ', ' for --out '), { cause: err });
+    }
+    throw err;
+  } finally {
+    bar?.stop();
+  }
+  const seconds = (performance.now() - started) / 1000;
+  if (opts.quiet !== true) io.stderr.write(summaryLine(result, opts.out, seconds) + '\n');
+  for (const ex of result.skippedExamples.slice(0, 5)) {
+    if (opts.quiet !== true) io.stderr.write(`declip: skipped ${ex.item} (${ex.reason})\n`);
+  }
+  if (opts.json === true) {
+    io.stdout.write(
+      JSON.stringify({
+        index: shardIndexPathFor(opts.out),
+        shards: result.index.totals.shards,
+        samples: result.index.totals.samples,
+        bytes: result.index.totals.bytes,
+        skipped: result.skipped,
+        seconds: Number(seconds.toFixed(3)),
+      }) + '\n',
+    );
+  }
+  return 0;
+}
+
+/** Register `create` on the `shards` command. */
+export function registerShardsCreate(parent: Command): void {
+  parent
+    .command('create')
+    .description('convert a dataset (image folder, CSV/TSV, Fashion-MNIST, synthetic shapes) into tar shards with an index')
+    .addOption(new Option('--from <kind>', 'what to convert').choices([...CONVERTER_KINDS]).makeOptionMandatory())
+    .option('--input <path>', 'folder (folder, fashion-mnist) or CSV/TSV file (csv)')
+    .requiredOption('--out <pattern>', 'shard name pattern with %06d, e.g. out/name-%06d.tar (folders are created)')
+    .option('--max-count <n>', 'most samples per shard (default 100000)')
+    .option('--max-size <bytes>', 'most bytes per shard: 1000000, 1e9, 500MB, 1GiB (default 3e9)')
+    .option('--count <n>', 'synthetic: number of samples')
+    .option('--seed <s>', 'synthetic: dataset seed; fashion-mnist: caption seed (default 0)')
+    .addOption(new Option('--split <split>', 'fashion-mnist: which files to convert').choices(['train', 'test']))
+    .option('--image-size <n>', 'synthetic: image side in pixels (default 64)')
+    .option('--limit <n>', 'fashion-mnist: convert only the first N images')
+    .option('--json', 'also print a JSON summary on stdout')
+    .option('--quiet', 'no progress and no summary on stderr')
+    .action(async (opts: ShardsCreateCommandOptions, cmd: Command) => {
+      const code = await runShardsCreate(opts);
+      if (code !== 0) cmd.error('', { exitCode: code });
+    });
+}
