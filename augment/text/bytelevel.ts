@@ -36,6 +36,8 @@ export const CHAR_TO_BYTE: Int16Array = (() => {
 
 // Everything either JavaScript's `\s` or Oniguruma's Unicode `\s` counts as white space.
 const WHITESPACE_RUN = /[\s\u0085]+/gu;
+// True when cleaning would change the text (a cheap test; most captions are already clean).
+const NEEDS_CLEANING = /[^\S ]|\u0085| {2}|^ | $/u;
 
 /**
  * Trim a caption and collapse every run of white space (any Unicode white space, new
@@ -47,7 +49,7 @@ const WHITESPACE_RUN = /[\s\u0085]+/gu;
  * ```
  */
 export function cleanCaption(text: string): string {
-  return text.replace(WHITESPACE_RUN, ' ').trim();
+  return NEEDS_CLEANING.test(text) ? text.replace(WHITESPACE_RUN, ' ').trim() : text;
 }
 
 /**

@@ -146,6 +146,13 @@ t.test('lower-cases, collapses white space, and decodes back', async (t) => {
   }
 });
 
+t.test('cleanCaption trims and collapses every kind of white space, and leaves clean text alone', async (t) => {
+  const slow = (s: string): string => s.replace(/[\s\u0085]+/gu, ' ').trim();
+  const inputs = [...TRICKY, ...CORPUS.slice(0, 100), 'a\u0085b', '\ufeffbom', 'a\u3000b', 'x ', ' x', 'a  b', 'a b'];
+  for (const s of inputs) t.equal(cleanCaption(s), slow(s), JSON.stringify(s));
+  t.equal(cleanCaption(' \t a \n\u2003 b \u0085'), 'a b');
+});
+
 t.test('save and load give the same tokenizer and the same ids', async (t) => {
   const tok = await tokenizerP;
   const dir = t.testdir({});
