@@ -110,6 +110,34 @@ function verticalPass(data: Uint8Array, w: number, h: number, radius: number, ww
 }
 
 /**
+ * Three passes of a box of integer radius 0 or 1 (sigma < 2.45, the whole mocov2 range)
+ * along one channel line `data[start + k * step]`, k < n, in place, holding the 5-value
+ * window in registers: `bulk = centre * k0 + (near pair) * k1 + (far pair) * k2`, the same
+ * integers as Pillow's `acc * ww + far * fw`. One read and one write per value and pass.
+ */
+function smallBoxLine(data: Uint8Array, start: number, n: number, step: number, k0: number, k1: number, k2: number): void {
+  const end = start + (n - 1) * step;
+  for (let pass = 0; pass < PASSES; pass++) {
+    const first = data[start] as number;
+    let l2 = first;
+    let l1 = first;
+    let c = first;
+    let r1 = n > 1 ? (data[start + step] as number) : first;
+    let r2 = n > 2 ? (data[start + 2 * step] as number) : (data[end] as number);
+    let ahead = start + 3 * step;
+    for (let p = start; p <= end; p += step) {
+      data[p] = ((c * k0 + (l1 + r1) * k1 + (l2 + r2) * k2 + 8388608) * INV24) | 0;
+      l2 = l1;
+      l1 = c;
+      c = r1;
+      r1 = r2;
+      r2 = ahead <= end ? (data[ahead] as number) : (data[end] as number);
+      ahead += step;
+    }
+  }
+}
+
+/**
  * Pillow-exact gaussian blur with standard deviation `sigma` (Pillow's "radius"), in place.
  *
  * @example
@@ -125,6 +153,17 @@ export function gaussianBlurInPlace(image: RgbImage, sigma: number): void {
   const fw = Math.trunc((16777216 - (radius * 2 + 1) * ww) / 2);
   const { width: w, height: h, data } = image;
   if (w === 0 || h === 0) return;
+  if (radius <= 1) {
+    // Centre, near pair, far pair weights: r = 0 -> (ww, fw, 0); r = 1 -> (ww, ww, fw).
+    const k1 = radius === 0 ? fw : ww;
+    const k2 = radius === 0 ? 0 : fw;
+    const stride = w * 3;
+    for (let y = 0; y < h; y++) {
+      for (let c = 0; c < 3; c++) smallBoxLine(data, y * stride + c, w, 3, ww, k1, k2);
+    }
+    for (let x = 0; x < stride; x++) smallBoxLine(data, x, h, stride, ww, k1, k2);
+    return;
+  }
   for (let pass = 0; pass < PASSES; pass++) horizontalPass(data, w, h, radius, ww, fw);
   for (let pass = 0; pass < PASSES; pass++) verticalPass(data, w, h, radius, ww, fw);
 }
