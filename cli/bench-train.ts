@@ -11,7 +11,6 @@
  * ```
  */
 import type { Command } from 'commander';
-import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../core/rng.js';
 import { expectInteger, expectOneOf } from '../core/validate.js';
 import type { DeclipBatch } from '../pipeline/types.js';

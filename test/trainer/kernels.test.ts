@@ -157,6 +157,12 @@ t.test('UnsortedSegmentSum matches the cpu backend, dropping out-of-range ids', 
   }
 });
 
+t.test('OneHot writes the requested dtype (the native wasm kernel writes int32 bits)', async (tt) => {
+  for (const dtype of ['float32', 'int32'] as const) {
+    await same(tt, 'OneHot', { indices: ints([3, 4], -1, 6) }, { dtype, depth: 5, onValue: 2, offValue: -1 }, `OneHot ${dtype}`, 0);
+  }
+});
+
 t.test('the gradient of an embedding lookup is the same on wasm and cpu', async (tt) => {
   const table = randn([11, 4]);
   const idx = ints([3, 5], 0, 11);

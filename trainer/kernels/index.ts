@@ -7,6 +7,7 @@ import type { KernelConfig } from '@tensorflow/tfjs-core';
 import { getKernel, registerKernel, unregisterKernel } from '@tensorflow/tfjs-core';
 import { batchMatMulConfig } from './batch-matmul.js';
 import { conv2DBackpropFilterConfig, conv2DBackpropInputConfig } from './conv2d-grad.js';
+import { oneHotConfig } from './one-hot.js';
 import { transposeConfig } from './transpose.js';
 import { unsortedSegmentSumConfig } from './unsorted-segment-sum.js';
 
@@ -18,6 +19,7 @@ export const WASM_KERNELS = [
   'BatchMatMul',
   'Conv2DBackpropFilter',
   'Conv2DBackpropInput',
+  'OneHot',
   'Transpose',
   'UnsortedSegmentSum',
 ] as const;
@@ -60,4 +62,5 @@ export function registerWasmKernels(): void {
   if (!isOurs('Conv2DBackpropFilter')) install(conv2DBackpropFilterConfig(matMul.kernelFunc));
   if (!isOurs('Conv2DBackpropInput')) install(conv2DBackpropInputConfig(matMul.kernelFunc));
   if (!isOurs('UnsortedSegmentSum')) install(unsortedSegmentSumConfig);
+  if (!isOurs('OneHot')) install(oneHotConfig);
 }
