@@ -349,7 +349,9 @@ export class ShardWriter {
     }
     if (shard === undefined) shard = await this.#openShard();
     try {
-      for (const m of members) await shard.entry(m.name, m.data);
+      // tar-stream queues a sample's entries in order; awaiting them together keeps one
+      // sample (at most) in flight.
+      await Promise.all(members.map((m) => shard.entry(m.name, m.data)));
     } catch (err) {
       throw this.#fail(new ShardWriteError('write-failed', `cannot write sample ${key}`, shard.path, { cause: err }));
     }
