@@ -32,7 +32,17 @@ interface BenchPipelineFlags {
   readonly tasksPerWorker?: string;
   readonly prefetch?: string;
   readonly seed: string;
+  readonly loaderThread?: boolean;
+  readonly stepMs?: string;
   readonly json?: boolean;
+}
+
+/** Keep the main thread busy, as a synchronous tfjs training step does. */
+function blockMainThread(ms: number): void {
+  const until = performance.now() + ms;
+  while (performance.now() < until) {
+    // simulated training step
+  }
 }
 
 function int(name: string, value: string | undefined): number | undefined {
@@ -88,7 +98,9 @@ export async function runBenchPipeline(flags: BenchPipelineFlags): Promise<void>
       samplesPerTask: int('samples-per-task', flags.samplesPerTask),
       tasksPerWorker: int('tasks-per-worker', flags.tasksPerWorker),
       prefetch: int('prefetch', flags.prefetch),
+      loaderThread: flags.loaderThread === true ? true : undefined,
     };
+    const stepMs = int('step-ms', flags.stepMs) ?? 0;
     const defined = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined));
     const pipeline = createPipeline(defined as Parameters<typeof createPipeline>[0]);
     try {
@@ -97,6 +109,7 @@ export async function runBenchPipeline(flags: BenchPipelineFlags): Promise<void>
       let firstBatchMs = 0;
       for await (const batch of pipeline) {
         if (batch.position.batchIndex === 0) firstBatchMs = performance.now() - started;
+        if (stepMs > 0) blockMainThread(stepMs);
       }
       const m = pipeline.metrics();
       const seconds = (performance.now() - started) / 1000;
@@ -122,6 +135,7 @@ export async function runBenchPipeline(flags: BenchPipelineFlags): Promise<void>
             samplesPerTask: o.samplesPerTask,
             tasksPerWorker: o.tasksPerWorker,
             peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
+            stepMs,
             pipeline: pipeline.describe(),
           }),
         );
@@ -151,6 +165,8 @@ export function registerBenchPipeline(parent: Command): void {
     .option('--tasks-per-worker <n>', 'tasks held by one worker at a time')
     .option('--prefetch <n>', 'batches allowed ahead of the consumer')
     .option('--seed <n>', 'seed of shuffles and augmentations', '0')
+    .option('--loader-thread', 'read and assemble batches in a dedicated loader thread')
+    .option('--step-ms <n>', 'block the main thread this long after each batch (a simulated training step)')
     .option('--json', 'last stdout line: {"samplesPerSecond", "samples", "skipped", ...}')
     .action(async (flags: BenchPipelineFlags) => {
       await runBenchPipeline(flags);

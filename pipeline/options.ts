@@ -62,6 +62,12 @@ export interface PipelineOptions {
   readonly workerExtra?: Readonly<Record<string, unknown>>;
   /** Give the event loop a turn before each batch is returned (default true). */
   readonly yieldOnPull?: boolean;
+  /**
+   * Run reading, dispatch and batch assembly in a dedicated loader thread that posts
+   * finished batches to this one (needs `shards`). Use it when the consumer blocks this
+   * thread for long stretches (tfjs training steps). Default false.
+   */
+  readonly loaderThread?: boolean;
   /** Stops the pipeline; a pending pull rejects with the signal's reason. */
   readonly signal?: AbortSignal;
 }
@@ -90,6 +96,7 @@ export interface ResolvedPipelineOptions {
   readonly workerFile: string | undefined;
   readonly workerExtra: Readonly<Record<string, unknown>> | undefined;
   readonly yieldOnPull: boolean;
+  readonly loaderThread: boolean;
   readonly signal: AbortSignal | undefined;
 }
 
@@ -108,6 +115,7 @@ export const PIPELINE_DEFAULTS = Object.freeze({
   skipSamples: 0,
   onError: 'throw' as ErrorPolicy,
   yieldOnPull: true,
+  loaderThread: false,
 });
 
 function warnToStderr(error: Error): void {
@@ -156,6 +164,7 @@ export function resolvePipelineOptions(options: PipelineOptions): ResolvedPipeli
     workerFile: options.workerFile === undefined ? undefined : expectString('workerFile', options.workerFile),
     workerExtra: options.workerExtra,
     yieldOnPull: expectBoolean('yieldOnPull', options.yieldOnPull ?? d.yieldOnPull),
+    loaderThread: expectBoolean('loaderThread', options.loaderThread ?? d.loaderThread),
     signal: options.signal,
   };
 }

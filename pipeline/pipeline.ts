@@ -18,6 +18,7 @@
  */
 import { finalize } from 'rxjs';
 import { Credit } from './credit.js';
+import { createLoaderPipeline } from './loader.js';
 import { PipelineMetrics, type MetricsSnapshot } from './metrics.js';
 import { applyErrorPolicy } from './operators/error-policy.js';
 import { augmentInWorkers } from './operators/augment.js';
@@ -64,6 +65,7 @@ function abortError(message: string): DOMException {
 
 export function createPipeline(options: PipelineOptions): DeclipPipeline {
   const o = resolvePipelineOptions(options);
+  if (o.loaderThread) return createLoaderPipeline(o, options, describePipeline(o));
   const metrics = new PipelineMetrics();
   const controller = new AbortController();
   const credit = new Credit(samplesInPipelineBound(o));

@@ -59,12 +59,12 @@ async function collect(p: AsyncIterable<DeclipBatch>): Promise<DeclipBatch[]> {
 
 t.test('real shards: identical batches, byte for byte, with 1 or 2 workers', async (t) => {
   const f = await fixture(t, 40);
-  const run = async (workers: number, samplesPerTask: number): Promise<DeclipBatch[]> =>
-    collect(createPipeline({ shards: f.shards, tokenizerFile: f.tokenizerFile, imageSize: 32, contextLength: 24, batchSize: 16, workers, samplesPerTask, shuffleBuffer: 10, seed: 3 }));
+  const run = async (workers: number, samplesPerTask: number, loaderThread = false): Promise<DeclipBatch[]> =>
+    collect(createPipeline({ shards: f.shards, tokenizerFile: f.tokenizerFile, imageSize: 32, contextLength: 24, batchSize: 16, workers, samplesPerTask, shuffleBuffer: 10, seed: 3, loaderThread }));
   const one = await run(1, 1);
-  const two = await run(2, 3);
+  const two = await run(2, 3, true);
   t.same(one.map((b) => b.size), [16, 16, 8]);
-  t.same(two.map(batchFingerprint), one.map(batchFingerprint));
+  t.same(two.map(batchFingerprint), one.map(batchFingerprint), 'same with 2 workers behind a loader thread');
   const b = one[0] as DeclipBatch;
   t.not(b.keys.join(), Array.from({ length: 16 }, (_, i) => `k${String(i).padStart(5, '0')}`).join(), 'shuffled');
   // normalised views: roughly zero-centred floats, not bytes
@@ -102,13 +102,14 @@ t.test('real shards: bad samples are counted by reason under skip, and named und
   t.equal(skipped['too-many-pixels'], 1);
   t.equal(Object.values(skipped).reduce((a, b) => a + b, 0), 7, `7 bad samples: ${JSON.stringify(skipped)}`);
 
-  const thrown = createPipeline({ shards: f.shards, tokenizerFile: f.tokenizerFile, imageSize: 16, contextLength: 16, batchSize: 8, workers: 1, shuffleBuffer: 0 });
+  const thrown = createPipeline({ shards: f.shards, tokenizerFile: f.tokenizerFile, imageSize: 16, contextLength: 16, batchSize: 8, workers: 1, shuffleBuffer: 0, loaderThread: true });
   const err = await collect(thrown).then(
     () => undefined,
     (e: unknown) => e,
   );
   t.type(err, SampleError);
   t.equal((err as SampleError).key, 'k00002');
-  t.match((err as SampleError).message, /part-000000\.tar/);
-  t.equal(thrown.threadCount, 0);
+  t.match((err as SampleError).message, /part-000000\.tar/, 'the error crosses the loader thread with its key and shard');
+  await thrown.close();
+  t.equal(thrown.threadCount, 0, 'the loader thread has exited');
 });

@@ -1,0 +1,71 @@
+/**
+ * The loader thread: runs the whole pipeline (reader, dispatch to the augmentation pool,
+ * re-ordering, batch assembly) off the main thread, and posts finished batches to it by
+ * transfer, only as many as the main thread has asked for (credit). So a consumer that
+ * blocks the main thread for a whole training step does not stall reading and batching.
+ *
+ * @example
+ * ```ts
+ * // used through createPipeline({ ..., loaderThread: true })
+ * ```
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { DeclipError, SampleError } from '../../core/errors.js';
+import type { PipelineOptions } from '../options.js';
+import { createPipeline } from '../pipeline.js';
+import type { DeclipBatch } from '../types.js';
+import type { LoaderMessage, MainMessage, WireError } from '../loader.js';
+
+function wireError(err: unknown): WireError {
+  const e = err instanceof Error ? err : new Error(String(err));
+  return {
+    name: e.name,
+    message: e.message,
+    code: err instanceof DeclipError ? err.code : undefined,
+    reason: err instanceof SampleError ? err.reason : undefined,
+    url: err instanceof SampleError ? err.url : undefined,
+    key: err instanceof SampleError ? err.key : undefined,
+  };
+}
+
+function transferables(b: DeclipBatch): ArrayBuffer[] {
+  return [b.images1, b.images2, b.tokens, b.tokensEda, b.tokensMasked, b.mlmLabels, b.eot, b.eotEda, b.labels].map(
+    (a) => a.buffer as ArrayBuffer,
+  );
+}
+
+async function run(): Promise<void> {
+  const port = parentPort;
+  if (port === null) return;
+  const post = (m: LoaderMessage, transfer: ArrayBuffer[] = []): void => port.postMessage(m, transfer);
+  const pipeline = createPipeline({
+    ...(workerData as PipelineOptions),
+    loaderThread: false,
+    prefetch: 1,
+    onWarn: (e) => post({ type: 'warn', message: e.message }),
+  });
+  let credit = 0;
+  let closed = false;
+  let wake: (() => void) | undefined;
+  port.on('message', (m: MainMessage) => {
+    if (m.type === 'credit') credit += m.n;
+    else closed = true;
+    wake?.();
+  });
+  try {
+    for await (const batch of pipeline) {
+      while (credit === 0 && !closed) await new Promise<void>((resolve) => (wake = resolve));
+      if (closed) break;
+      credit--;
+      post({ type: 'batch', batch, metrics: pipeline.metrics(), description: pipeline.describe() }, transferables(batch));
+    }
+    post({ type: 'end', metrics: pipeline.metrics() });
+  } catch (err) {
+    post({ type: 'error', error: wireError(err), metrics: pipeline.metrics() });
+  } finally {
+    await pipeline.close();
+    port.close();
+  }
+}
+
+await run();
