@@ -25,7 +25,11 @@ export function blendValue(a: number, b: number, alpha: number): number {
   return t <= 0 ? 0 : t >= 255 ? 255 : Math.trunc(t);
 }
 
-function applyLut(data: Uint8Array, lut: Uint8Array): void {
+/** The identity 8-bit table. */
+export const IDENTITY_LUT: Uint8Array = Uint8Array.from({ length: 256 }, (_, v) => v);
+
+/** `data[i] = lut[data[i]]` for every value. */
+export function applyLut(data: Uint8Array, lut: Uint8Array): void {
   for (let i = 0; i < data.length; i++) data[i] = lut[data[i] as number] as number;
 }
 
@@ -38,16 +42,14 @@ function applyLut(data: Uint8Array, lut: Uint8Array): void {
  * ```
  */
 export function adjustBrightness(image: RgbImage, factor: number): void {
-  const lut = new Uint8Array(256);
-  for (let v = 0; v < 256; v++) lut[v] = blendValue(0, v, factor);
-  applyLut(image.data, lut);
+  applyLut(image.data, brightnessLut(factor));
 }
 
 /** Mean of the grey image, rounded as Pillow's `ImageEnhance.Contrast` does. */
-export function meanLuma(image: RgbImage): number {
+export function meanLuma(image: RgbImage, inLut: Uint8Array = IDENTITY_LUT): number {
   const d = image.data;
   let sum = 0;
-  for (let i = 0; i < d.length; i += 3) sum += luma(d[i] as number, d[i + 1] as number, d[i + 2] as number);
+  for (let i = 0; i < d.length; i += 3) sum += luma(inLut[d[i] as number] as number, inLut[d[i + 1] as number] as number, inLut[d[i + 2] as number] as number);
   const n = image.width * image.height;
   return n === 0 ? 0 : Math.trunc(sum / n + 0.5);
 }
@@ -61,27 +63,46 @@ export function meanLuma(image: RgbImage): number {
  * ```
  */
 export function adjustContrast(image: RgbImage, factor: number): void {
-  const mean = meanLuma(image);
+  applyLut(image.data, contrastLut(meanLuma(image), factor));
+}
+
+/** The 8-bit table of a brightness adjustment (blend with black). */
+export function brightnessLut(factor: number): Uint8Array {
+  const lut = new Uint8Array(256);
+  for (let v = 0; v < 256; v++) lut[v] = blendValue(0, v, factor);
+  return lut;
+}
+
+/** The 8-bit table of a contrast adjustment around grey level `mean`. */
+export function contrastLut(mean: number, factor: number): Uint8Array {
   const lut = new Uint8Array(256);
   for (let v = 0; v < 256; v++) lut[v] = blendValue(mean, v, factor);
-  applyLut(image.data, lut);
+  return lut;
+}
+
+/** The 8-bit table of solarize. */
+export function solarizeLut(threshold: number): Uint8Array {
+  const lut = new Uint8Array(256);
+  for (let v = 0; v < 256; v++) lut[v] = v >= threshold ? 255 - v : v;
+  return lut;
 }
 
 /**
  * Saturation: blend each pixel with its grey level by `factor` (0 = grey), in place.
+ * Pixels are read through `inLut` (default: identity), so a pending table op fuses in.
  *
  * @example
  * ```ts
  * adjustSaturation(img, 1.4);
  * ```
  */
-export function adjustSaturation(image: RgbImage, factor: number): void {
+export function adjustSaturation(image: RgbImage, factor: number, inLut: Uint8Array = IDENTITY_LUT): void {
   const d = image.data;
   const alpha = f32(factor);
   for (let i = 0; i < d.length; i += 3) {
-    const r = d[i] as number;
-    const g = d[i + 1] as number;
-    const b = d[i + 2] as number;
+    const r = inLut[d[i] as number] as number;
+    const g = inLut[d[i + 1] as number] as number;
+    const b = inLut[d[i + 2] as number] as number;
     const l = luma(r, g, b);
     let t = f32(l + f32(alpha * (r - l)));
     d[i] = t <= 0 ? 0 : t >= 255 ? 255 : t;
@@ -99,25 +120,31 @@ export function hueShift(hueFactor: number): number {
 
 /**
  * Hue: rotate the HSV hue by `hueFactor` of a turn (in [-0.5, 0.5]), in place, through
- * Pillow's 8-bit HSV.
+ * Pillow's 8-bit HSV. Pixels are read through `inLut` (default: identity).
  *
  * @example
  * ```ts
  * adjustHue(img, 0.05);
  * ```
  */
-export function adjustHue(image: RgbImage, hueFactor: number): void {
+export function adjustHue(image: RgbImage, hueFactor: number, inLut: Uint8Array = IDENTITY_LUT): void {
   const shift = hueShift(hueFactor);
   const div = divisionTable();
   // Even a zero shift goes through the (lossy) 8-bit HSV round trip, as in torchvision.
   const d = image.data;
   for (let i = 0; i < d.length; i += 3) {
-    const r = d[i] as number;
-    const g = d[i + 1] as number;
-    const b = d[i + 2] as number;
+    const r = inLut[d[i] as number] as number;
+    const g = inLut[d[i + 1] as number] as number;
+    const b = inLut[d[i + 2] as number] as number;
     const maxc = r > g ? (r > b ? r : b) : g > b ? g : b;
     const minc = r < g ? (r < b ? r : b) : g < b ? g : b;
-    if (maxc === minc) continue; // grey: h = s = 0, v = max -> unchanged
+    if (maxc === minc) {
+      // grey: h = s = 0, v = max -> unchanged (but mapped through inLut)
+      d[i] = maxc;
+      d[i + 1] = maxc;
+      d[i + 2] = maxc;
+      continue;
+    }
     // RGB -> HSV (Pillow rgb2hsv; float32 quotients from the table).
     const cr = maxc - minc;
     const s = div[(cr << 8) | maxc] as number;
@@ -172,17 +199,18 @@ function clampRound(x: number): number {
 }
 
 /**
- * Grey (ITU-R 601-2 luma) written to all three channels, in place.
+ * Grey (ITU-R 601-2 luma) written to all three channels, in place; pixels are read
+ * through `inLut` (default: identity).
  *
  * @example
  * ```ts
  * toGrayscale(img); // img.data[0] === img.data[1] === img.data[2]
  * ```
  */
-export function toGrayscale(image: RgbImage): void {
+export function toGrayscale(image: RgbImage, inLut: Uint8Array = IDENTITY_LUT): void {
   const d = image.data;
   for (let i = 0; i < d.length; i += 3) {
-    const l = luma(d[i] as number, d[i + 1] as number, d[i + 2] as number);
+    const l = luma(inLut[d[i] as number] as number, inLut[d[i + 1] as number] as number, inLut[d[i + 2] as number] as number);
     d[i] = l;
     d[i + 1] = l;
     d[i + 2] = l;
@@ -198,7 +226,5 @@ export function toGrayscale(image: RgbImage): void {
  * ```
  */
 export function solarizeInPlace(image: RgbImage, threshold: number): void {
-  const lut = new Uint8Array(256);
-  for (let v = 0; v < 256; v++) lut[v] = v >= threshold ? 255 - v : v;
-  applyLut(image.data, lut);
+  applyLut(image.data, solarizeLut(threshold));
 }

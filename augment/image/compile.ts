@@ -13,7 +13,19 @@
 import { InvalidOptionError } from '../../core/errors.js';
 import type { Rng } from '../../core/rng.js';
 import { gaussianBlurInPlace } from './blur.js';
-import { adjustBrightness, adjustContrast, adjustHue, adjustSaturation, solarizeInPlace, toGrayscale } from './colour.js';
+import {
+  adjustBrightness,
+  adjustContrast,
+  adjustHue,
+  adjustSaturation,
+  applyLut,
+  brightnessLut,
+  contrastLut,
+  meanLuma,
+  solarizeInPlace,
+  solarizeLut,
+  toGrayscale,
+} from './colour.js';
 import { centerCropWindow, resizedSize, sampleResizedCropBox } from './geometry.js';
 import { normalizeInto, normalizeTable } from './normalize.js';
 import { resampleRgb } from './resample.js';
@@ -172,6 +184,64 @@ export function runPixelStep(image: RgbImage, step: PixelStep): void {
   }
 }
 
+/** `second(first(v))` as one table. */
+function composeLut(first: Uint8Array | undefined, second: Uint8Array): Uint8Array {
+  if (first === undefined) return second;
+  const out = new Uint8Array(256);
+  for (let v = 0; v < 256; v++) out[v] = second[first[v] as number] as number;
+  return out;
+}
+
+/**
+ * Runs planned pixel steps in place with the same result as {@link runPixelStep} one
+ * by one, in fewer passes: brightness, contrast and solarize are 8-bit tables that are
+ * composed and applied while the next per-pixel op (saturation, hue, grey) reads its
+ * input (contrast's mean grey is read through the pending table). Returns the table
+ * still pending at the end (`undefined` if none), which the caller applies or folds
+ * into normalisation.
+ */
+function runPixelSteps(image: RgbImage, steps: readonly PixelStep[]): Uint8Array | undefined {
+  let pending: Uint8Array | undefined;
+  for (const step of steps) {
+    switch (step.op) {
+      case 'brightness':
+        pending = composeLut(pending, brightnessLut(step.factor));
+        break;
+      case 'contrast':
+        pending = composeLut(pending, contrastLut(meanLuma(image, pending), step.factor));
+        break;
+      case 'solarize':
+        pending = composeLut(pending, solarizeLut(step.threshold));
+        break;
+      case 'saturation':
+        adjustSaturation(image, step.factor, pending);
+        pending = undefined;
+        break;
+      case 'hue':
+        adjustHue(image, step.factor, pending);
+        pending = undefined;
+        break;
+      case 'grayscale':
+        toGrayscale(image, pending);
+        pending = undefined;
+        break;
+      case 'gaussianBlur':
+        if (pending !== undefined) applyLut(image.data, pending);
+        pending = undefined;
+        gaussianBlurInPlace(image, step.sigma);
+        break;
+    }
+  }
+  return pending;
+}
+
+/** A normalisation table that first maps each value through `lut`. */
+function foldIntoTable(table: Float32Array, lut: Uint8Array): Float32Array {
+  const out = new Float32Array(768);
+  for (let c = 0; c < 3; c++) for (let v = 0; v < 256; v++) out[c * 256 + v] = table[c * 256 + (lut[v] as number)] as number;
+  return out;
+}
+
 function staticOutputSize(ops: readonly ResolvedImageOp[]): { width: number; height: number } | undefined {
   let size: { width: number; height: number } | undefined;
   let fixed = false;
@@ -221,7 +291,8 @@ export function compileImageTransform(spec: ImageTransformSpec | unknown, name =
 
   const run = (image: RgbImage, plan: ViewPlan, out?: RgbImage): RgbImage => {
     const view = resampleRgb(image, plan.geometry, out);
-    for (const step of plan.pixels) runPixelStep(view, step);
+    const pending = runPixelSteps(view, plan.pixels);
+    if (pending !== undefined) applyLut(view.data, pending);
     return view;
   };
   const plan = (width: number, height: number, rng: Rng): ViewPlan => planView(ops, width, height, rng);
@@ -232,8 +303,11 @@ export function compileImageTransform(spec: ImageTransformSpec | unknown, name =
     run,
     apply: (image, rng) => run(image, plan(image.width, image.height, rng)),
     applyInto(image, rng, out, offset) {
-      const view = run(image, plan(image.width, image.height, rng));
-      normalizeInto(view, table, out, offset);
+      const p = plan(image.width, image.height, rng);
+      const view = resampleRgb(image, p.geometry);
+      const pending = runPixelSteps(view, p.pixels);
+      // A table op left at the end costs no pass: it folds into the normalisation table.
+      normalizeInto(view, pending === undefined ? table : foldIntoTable(table, pending), out, offset);
       return { width: view.width, height: view.height };
     },
     describe: () => ops.map(describeOp).join(' -> '),

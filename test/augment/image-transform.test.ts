@@ -12,7 +12,11 @@ import {
   compileImageTransform,
   evalTransform,
   mocov2Transform,
+  normalizeInto,
+  normalizeTable,
+  resampleRgb,
   resolveImageTransform,
+  runPixelStep,
   sampleResizedCropBox,
 } from '../../augment/image/index.js';
 import type { RgbImage } from '../../augment/image/index.js';
@@ -206,4 +210,36 @@ t.test('a flip anywhere in the geometry mirrors the same crop', async (t) => {
   }
   t.equal(maxDiff, 0, 'flip after the crop is an exact mirror');
   t.ok(maxDiffBefore <= 1, `flip before the resize: mirror up to rounding (max ${maxDiffBefore})`);
+});
+
+t.test('fused pixel steps give the same bytes as running each step alone', async (t) => {
+  const img = photo(90, 70, 4);
+  const tr = compileImageTransform([
+    { op: 'randomResizedCrop', params: { size: 40, scale: [0.3, 1] } },
+    { op: 'colorJitter', params: { brightness: 0.5, contrast: 0.5, saturation: 0.5, hue: 0.2 } },
+    { op: 'solarize', params: { threshold: 200 }, p: 0.5 },
+    { op: 'grayscale', p: 0.3 },
+    { op: 'gaussianBlur', params: { sigma: [0.1, 3] }, p: 0.5 },
+    { op: 'colorJitter', params: { brightness: 0.3, contrast: 0.3 }, p: 0.7 },
+    { op: 'normalize', params: { mean: IMAGENET_MEAN, std: [0.229, 0.224, 0.225] } },
+  ]);
+  const lut = normalizeTable(IMAGENET_MEAN, [0.229, 0.224, 0.225]);
+  let mismatches = 0;
+  let endsWithTable = 0;
+  for (let seed = 0; seed < 150; seed++) {
+    const plan = tr.plan(img.width, img.height, new Rng(seed));
+    const fused = tr.run(img, plan);
+    const alone = resampleRgb(img, plan.geometry);
+    for (const step of plan.pixels) runPixelStep(alone, step);
+    if (!Buffer.from(fused.data).equals(Buffer.from(alone.data))) mismatches++;
+    const last = plan.pixels[plan.pixels.length - 1];
+    if (last?.op === 'brightness' || last?.op === 'contrast' || last?.op === 'solarize') endsWithTable++;
+    const a = new Float32Array(40 * 40 * 3);
+    const b = new Float32Array(40 * 40 * 3);
+    tr.applyInto(img, new Rng(seed), a, 0);
+    normalizeInto(alone, lut, b, 0);
+    if (!Buffer.from(a.buffer).equals(Buffer.from(b.buffer))) mismatches++;
+  }
+  t.equal(mismatches, 0);
+  t.ok(endsWithTable > 10, `${endsWithTable} plans end with a table op folded into normalisation`);
 });
