@@ -5,6 +5,7 @@ import { PassThrough } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import t from 'tap';
 import { main } from '../../cli/main.js';
+import { runDemo } from '../../cli/demo.js';
 import { parseByteSize, parseIntegerOption, runShardsCreate } from '../../cli/shards-create.js';
 import { SYNTHETIC_SHAPES, FASHION_MNIST_CLASSES } from '../../datasets/convert/index.js';
 import { readShardIndex } from '../../datasets/shard-index.js';
@@ -147,4 +148,25 @@ t.test('option parsers', async (t) => {
   t.throws(() => parseByteSize('--max-size', '-5'), { name: 'InvalidOptionError', field: '--max-size' });
   t.equal(parseIntegerOption('--count', '42'), 42);
   t.throws(() => parseIntegerOption('--count', '4.2'), { name: 'InvalidOptionError', field: '--count' });
+});
+
+t.test('declip demo creates train and held-out shards and prints their statistics', async (t) => {
+  const dir = t.testdir();
+  const out = join(dir, 'demo');
+  const r = await run(['demo', '--out', out, '--train', '40', '--heldout', '12', '--max-count', '16', '--seed', '2']);
+  t.equal(r.code, 0, r.stderr);
+  t.match(r.stdout, /train: .*train-%06d\.tar\n {2}index: {6}40 samples in 3 shards/);
+  t.match(r.stdout, /heldout: .*heldout-%06d\.tar\n {2}index: {6}12 samples in 1 shard,/);
+  t.match(r.stdout, /extensions: cls 40, json 40, png 40, txt 40/);
+  t.match(r.stdout, /read back: {2}40 samples \(matches the index\), .* 0 errors/);
+  t.match(r.stdout, /classes: {4}circle \d+, square \d+, triangle \d+/);
+  const train = await readShardIndex(join(out, 'train-%06d.tar'));
+  const heldout = await readShardIndex(join(out, 'heldout-%06d.tar'));
+  t.equal(train?.index.meta['split'], 'train');
+  t.equal(heldout?.index.meta['start'], 40, 'the held-out set continues after the train set');
+  const stdout = capture(false);
+  const stderr = capture(false);
+  t.equal(await runDemo({ out, train: 40, heldout: 12, maxCount: 16, seed: 2 }, { stdout, stderr }), 0);
+  t.match(stdout.text(), /train-%06d\.tar \(reused\)/, 'matching shards are reused');
+  t.equal(stderr.text(), '', 'nothing was rewritten');
 });
