@@ -8,7 +8,7 @@ import { maskedPositions, mlmLoss } from '../../trainer/losses/mlm.js';
 import { nnsLoss } from '../../trainer/losses/nns.js';
 import { NearestNeighbourQueue } from '../../trainer/losses/nn-queue.js';
 import { lossPresets, resolveLossConfig } from '../../trainer/losses/config.js';
-import { f64, useCpu } from './models-fixtures.js';
+import { f64, normalizeRows, randomMatrix, refCosineMean, refInfoNCE, useCpu } from './models-fixtures.js';
 
 
 await useCpu();
@@ -25,65 +25,6 @@ const run = (fn: () => tf.Tensor): Float64Array => {
 const scalar = (fn: () => tf.Tensor): number => run(fn)[0] ?? NaN;
 
 // ---- independent references: plain loops over Float64Arrays ----
-
-function randomMatrix(rng: Rng, rows: number, cols: number): Float64Array {
-  return Float64Array.from({ length: rows * cols }, () => rng.normal());
-}
-
-function normalizeRows(x: Float64Array, cols: number): Float64Array {
-  const out = new Float64Array(x.length);
-  for (let r = 0; r < x.length / cols; r++) {
-    let n = 0;
-    for (let j = 0; j < cols; j++) n += (x[r * cols + j] ?? 0) ** 2;
-    const inv = 1 / Math.max(Math.sqrt(n), 1e-12);
-    for (let j = 0; j < cols; j++) out[r * cols + j] = (x[r * cols + j] ?? 0) * inv;
-  }
-  return out;
-}
-
-function refInfoNCE(img: Float64Array, txt: Float64Array, b: number, d: number, scale: number): number {
-  const logits: number[][] = [];
-  for (let i = 0; i < b; i++) {
-    const row: number[] = [];
-    for (let j = 0; j < b; j++) {
-      let s = 0;
-      for (let k = 0; k < d; k++) s += (img[i * d + k] ?? 0) * (txt[j * d + k] ?? 0);
-      row.push(scale * s);
-    }
-    logits.push(row);
-  }
-  const ce = (get: (i: number, j: number) => number): number => {
-    let total = 0;
-    for (let i = 0; i < b; i++) {
-      let max = -Infinity;
-      for (let j = 0; j < b; j++) max = Math.max(max, get(i, j));
-      let z = 0;
-      for (let j = 0; j < b; j++) z += Math.exp(get(i, j) - max);
-      total += -(get(i, i) - max - Math.log(z));
-    }
-    return total / b;
-  };
-  const at = (i: number, j: number): number => logits[i]?.[j] ?? NaN;
-  return (ce(at) + ce((i, j) => at(j, i))) / 2;
-}
-
-function refCosineMean(a: Float64Array, c: Float64Array, b: number, d: number): number {
-  let total = 0;
-  for (let i = 0; i < b; i++) {
-    let dot = 0;
-    let na = 0;
-    let nc = 0;
-    for (let k = 0; k < d; k++) {
-      const x = a[i * d + k] ?? 0;
-      const y = c[i * d + k] ?? 0;
-      dot += x * y;
-      na += x * x;
-      nc += y * y;
-    }
-    total += dot / (Math.max(Math.sqrt(na), 1e-8) * Math.max(Math.sqrt(nc), 1e-8));
-  }
-  return total / b;
-}
 
 const close = (t: Test, actual: number, expected: number, tol: number, msg: string): void => {
   t.ok(Math.abs(actual - expected) <= tol * (1 + Math.abs(expected)), `${msg}: ${actual} vs ${expected}`);
