@@ -163,6 +163,19 @@ t.test('OneHot writes the requested dtype (the native wasm kernel writes int32 b
   }
 });
 
+t.test('Identity shares the data and keeps it alive after the source is disposed', async (tt) => {
+  await tf.setBackend('wasm');
+  const x = tf.tensor([1, 2, 3, 4], [2, 2]);
+  const y = tf.clone(x);
+  x.dispose();
+  tt.same(Array.from(y.dataSync()), [1, 2, 3, 4]);
+  const z = tf.cast(y, 'float32');
+  y.dispose();
+  tt.same(Array.from(z.dataSync()), [1, 2, 3, 4]);
+  z.dispose();
+  await same(tt, 'Identity', { x: randn([3, 5]) }, {}, 'Identity', 0);
+});
+
 t.test('the gradient of an embedding lookup is the same on wasm and cpu', async (tt) => {
   const table = randn([11, 4]);
   const idx = ints([3, 5], 0, 11);

@@ -122,9 +122,20 @@ const loaders: Record<BackendName, (threads: number) => Promise<void>> = {
 
 async function loadNode(name: 'tensorflow-gpu' | 'tensorflow'): Promise<void> {
   const pkg: string = PACKAGE[name];
+  // Check before importing: a tfjs-node built against another tfjs-core would register
+  // kernels for that version's ops into the registry our tfjs-core shares.
+  let theirs: string | undefined;
+  try {
+    require.resolve(`${pkg}/package.json`);
+    theirs = coreVersionSeenBy(pkg);
+  } catch (err) {
+    throw new Error(`${pkg} is not installed (npm install ${pkg}@${tf.version_core})`, { cause: err });
+  }
+  if (theirs !== undefined && theirs !== tf.version_core) {
+    throw new Error(`${pkg} uses @tensorflow/tfjs-core ${theirs}, we use ${tf.version_core}; install ${pkg}@${tf.version_core}`);
+  }
   await import(pkg);
   if (tf.findBackendFactory('tensorflow') === null) {
-    const theirs = coreVersionSeenBy(pkg);
     throw new Error(
       `${pkg} registered its backend into another copy of @tensorflow/tfjs-core ` +
         `(it uses ${theirs ?? 'an unknown version'}, we use ${tf.version_core}); install the same version`,

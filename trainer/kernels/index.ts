@@ -7,6 +7,7 @@ import type { KernelConfig } from '@tensorflow/tfjs-core';
 import { getKernel, registerKernel, unregisterKernel } from '@tensorflow/tfjs-core';
 import { batchMatMulConfig } from './batch-matmul.js';
 import { conv2DBackpropFilterConfig, conv2DBackpropInputConfig } from './conv2d-grad.js';
+import { identityConfig } from './identity.js';
 import { oneHotConfig } from './one-hot.js';
 import { transposeConfig } from './transpose.js';
 import { unsortedSegmentSumConfig } from './unsorted-segment-sum.js';
@@ -19,6 +20,7 @@ export const WASM_KERNELS = [
   'BatchMatMul',
   'Conv2DBackpropFilter',
   'Conv2DBackpropInput',
+  'Identity',
   'OneHot',
   'Transpose',
   'UnsortedSegmentSum',
@@ -50,6 +52,8 @@ function isOurs(name: string): boolean {
  * ```
  */
 export function registerWasmKernels(): void {
+  const identity = getKernel('Identity', 'wasm');
+  if (identity !== undefined && !isOurs('Identity')) install(identityConfig(identity));
   const transpose = getKernel('Transpose', 'wasm');
   if (transpose !== undefined && !isOurs('Transpose')) install(transposeConfig(transpose));
   let matMul = getKernel('BatchMatMul', 'wasm');

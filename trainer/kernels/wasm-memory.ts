@@ -32,6 +32,7 @@ export interface WasmBackendLike {
   readonly dataIdMap: { get(dataId: object): WasmTensorData | undefined; delete(dataId: object): boolean };
   makeOutput(shape: number[], dtype: DataType, memoryOffset?: number): TensorInfo;
   disposeData(dataId: object, force?: boolean): boolean;
+  incRef(dataId: object): void;
 }
 
 /** Narrow a kernel's `backend` argument to the wasm backend's shape (checked). */
