@@ -6,3 +6,9 @@ export { BACKEND_NAMES, selectBackend, wasmBinaryDir } from './backend/select.js
 export type { BackendAttempt, BackendChoice, BackendName, SelectBackendOptions, SelectedBackend } from './backend/select.js';
 export { ensureGradients } from './backend/gradients.js';
 export { registerWasmKernels, WASM_KERNELS } from './kernels/index.js';
+export * from './optim/index.js';
+export * from './checkpoint/index.js';
+export * from './log/index.js';
+export * from './eval/index.js';
+export * from './config.js';
+export * from './loop.js';

@@ -1,0 +1,3 @@
+export * from './metrics.js';
+export * from './plot.js';
+export * from './progress.js';
