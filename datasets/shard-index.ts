@@ -247,12 +247,15 @@ async function findIndex(urlOrPattern: string, signal: AbortSignal | undefined):
   } catch {
     return undefined;
   }
+  // A `%06d` pattern matches any shard number; a concrete name matches itself.
+  const escaped = wanted.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const matcher = new RegExp('^' + escaped.replace(/%0?\d*d/, '\\d+') + '$');
   for (const name of names) {
     const candidate = join(dir, name);
     const body = await readLocalIfExists(candidate);
     if (body === undefined) continue;
     const index = parseShardIndex(body, candidate);
-    if (index.shards.some((s) => s.url === wanted) || /[%{]/.test(wanted)) {
+    if (index.shards.some((s) => matcher.test(s.url))) {
       return { indexUrl: candidate, index, shardUrls: index.shards.map((s) => join(dir, s.url)) };
     }
   }

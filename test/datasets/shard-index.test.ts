@@ -91,7 +91,9 @@ t.test('an index under another name is found by scanning the folder for the shar
   const found = await readShardIndex(join(dir, 'part000.tar'));
   t.equal(found?.indexUrl, join(dir, 'mydata.index.json'));
   t.equal(found?.index.totals.samples, 1);
+  t.equal((await readShardIndex(join(dir, 'part%03d.tar')))?.indexUrl, join(dir, 'mydata.index.json'), 'a %d pattern matches too');
   t.equal(await readShardIndex(join(dir, 'unlisted-000.tar')), undefined);
+  t.equal(await readShardIndex(join(dir, 'unlisted-%03d.tar')), undefined, 'another pattern does not take that index');
 });
 
 t.test('a malformed index is a ShardFormatError naming the field', async (t) => {
