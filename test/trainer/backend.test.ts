@@ -66,7 +66,7 @@ const micro = (vision: ModelConfig['vision']): ModelConfig => ({
 const microLoss: LossConfig = { ...lossPresets.declip, queueSize: 32 };
 
 /** Losses of the first steps of DeCLIP training (all four terms, AdamW) on one backend. */
-async function firstLosses(backend: 'wasm' | 'cpu', config: ModelConfig, steps: number): Promise<number[]> {
+async function firstLosses(backend: 'wasm' | 'cpu', config: ModelConfig, steps: number, batch: number): Promise<number[]> {
   await selectBackend({ backend, log: () => {} });
   const model = createDeclipModel(config, { seed: 7 });
   const queue = new NearestNeighbourQueue({ size: microLoss.queueSize, dim: model.embedDim, seed: 8 });
@@ -76,7 +76,7 @@ async function firstLosses(backend: 'wasm' | 'cpu', config: ModelConfig, steps: 
   const before = tf.memory().numTensors;
   let afterFirst = 0;
   for (let s = 0; s < steps; s++) {
-    const inputs = batchToInputs(randomBatch(rng, 8, config.vision.imageSize, microText.contextLength, microText.vocabSize));
+    const inputs = batchToInputs(randomBatch(rng, batch, config.vision.imageSize, microText.contextLength, microText.vocabSize));
     const { grads, values } = declipGradients(model, inputs, queue, microLoss);
     optimizer.step(Object.fromEntries(grads), 1e-3);
     for (const g of grads.values()) g.dispose();
@@ -93,14 +93,14 @@ async function firstLosses(backend: 'wasm' | 'cpu', config: ModelConfig, steps: 
 }
 
 t.test('training on wasm gives the losses of cpu for the first steps (ViT and ResNet towers)', async (tt) => {
-  const towers: [string, ModelConfig['vision']][] = [
-    ['vit', { kind: 'vit', imageSize: 16, patchSize: 8, width: 32, layers: 1, heads: 2, activation: 'gelu' }],
-    ['resnet', { kind: 'resnet', imageSize: 32, layers: [1, 1, 1, 1], width: 8, heads: 2 }],
+  const towers: [string, ModelConfig['vision'], number][] = [
+    ['vit', { kind: 'vit', imageSize: 16, patchSize: 8, width: 32, layers: 1, heads: 2, activation: 'gelu' }, 8],
+    ['resnet', { kind: 'resnet', imageSize: 32, layers: [1, 1, 1, 1], width: 4, heads: 2 }, 4],
   ];
-  for (const [name, vision] of towers) {
+  for (const [name, vision, batch] of towers) {
     const config = micro(vision);
-    const wasm = await firstLosses('wasm', config, 3);
-    const cpu = await firstLosses('cpu', config, 3);
+    const wasm = await firstLosses('wasm', config, 3, batch);
+    const cpu = await firstLosses('cpu', config, 3, batch);
     tt.equal(wasm.length, 3);
     for (let i = 0; i < cpu.length; i++) {
       const a = wasm[i] as number;
