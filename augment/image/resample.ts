@@ -136,82 +136,111 @@ function copyWindow(src: RgbImage, plan: ResamplePlan, out: Uint8Array): void {
 }
 
 /**
- * Crop, resize (antialiased bilinear, Pillow-exact), mirror and window in one pass.
- * Writes into `out` when given (it must be `window.width x window.height`).
- *
- * @example
- * ```ts
- * // torchvision: F.hflip(F.resized_crop(img, i, j, h, w, [224, 224]))
- * const view = resampleRgb(img, {
- *   box: { x: j, y: i, width: w, height: h }, resizeWidth: 224, resizeHeight: 224,
- *   window: { x: 0, y: 0, width: 224, height: 224 }, mirror: true,
- * });
- * ```
+ * The same coefficients with exactly `ksize` taps each (zeros added), the first tap moved
+ * left where needed so every tap stays inside `[0, inSize)`: loops can then be unrolled.
+ * Adding zero-weight terms leaves the integer sums, so the results, unchanged.
  */
-export function resampleRgb(src: RgbImage, plan: ResamplePlan, out?: RgbImage): RgbImage {
-  const { box, window, mirror, resizeWidth: rw, resizeHeight: rh } = plan;
-  const ow = window.width;
-  const oh = window.height;
-  const target = out ?? { width: ow, height: oh, data: new Uint8Array(ow * oh * 3) };
-  if (target.width !== ow || target.height !== oh || target.data.length !== ow * oh * 3) {
-    throw new RangeError(`resampleRgb: output must be ${ow}x${oh}, got ${target.width}x${target.height}`);
+function padCoefficients(c: Coefficients, inSize: number): { start: Int32Array; weights: Int32Array } {
+  const n = c.start.length;
+  const K = c.ksize;
+  const start = new Int32Array(n);
+  const weights = new Int32Array(n * K);
+  for (let i = 0; i < n; i++) {
+    const s = c.start[i] as number;
+    const ps = Math.min(s, inSize - K);
+    start[i] = ps * 3;
+    const taps = c.count[i] as number;
+    for (let k = 0; k < taps; k++) weights[i * K + (s - ps) + k] = c.weights[i * K + k] as number;
   }
-  if (box.x < 0 || box.y < 0 || box.x + box.width > src.width || box.y + box.height > src.height) {
-    throw new RangeError(`resampleRgb: box ${JSON.stringify(box)} is outside the ${src.width}x${src.height} image`);
+  return { start, weights };
+}
+
+function horizontal3(sd: Uint8Array, rowIn0: number, rowStep: number, rows: number, tmp: Uint8Array, ow: number, start: Int32Array, w: Int32Array): void {
+  for (let r = 0, o = 0; r < rows; r++) {
+    const rowIn = rowIn0 + r * rowStep;
+    for (let i = 0; i < ow; i++, o += 3) {
+      const p = rowIn + (start[i] as number);
+      const kb = i * 3;
+      const w0 = w[kb] as number, w1 = w[kb + 1] as number, w2 = w[kb + 2] as number;
+      tmp[o] = clip8((HALF + (sd[p] as number) * w0 + (sd[p + 3] as number) * w1 + (sd[p + 6] as number) * w2) >> PRECISION_BITS);
+      tmp[o + 1] = clip8((HALF + (sd[p + 1] as number) * w0 + (sd[p + 4] as number) * w1 + (sd[p + 7] as number) * w2) >> PRECISION_BITS);
+      tmp[o + 2] = clip8((HALF + (sd[p + 2] as number) * w0 + (sd[p + 5] as number) * w1 + (sd[p + 8] as number) * w2) >> PRECISION_BITS);
+    }
   }
-  const dst = target.data;
-  if (rw === box.width && rh === box.height) {
-    copyWindow(src, plan, dst);
-    return target;
+}
+
+function horizontal5(sd: Uint8Array, rowIn0: number, rowStep: number, rows: number, tmp: Uint8Array, ow: number, start: Int32Array, w: Int32Array): void {
+  for (let r = 0, o = 0; r < rows; r++) {
+    const rowIn = rowIn0 + r * rowStep;
+    for (let i = 0; i < ow; i++, o += 3) {
+      const p = rowIn + (start[i] as number);
+      const kb = i * 5;
+      const w0 = w[kb] as number, w1 = w[kb + 1] as number, w2 = w[kb + 2] as number, w3 = w[kb + 3] as number, w4 = w[kb + 4] as number;
+      tmp[o] = clip8((HALF + (sd[p] as number) * w0 + (sd[p + 3] as number) * w1 + (sd[p + 6] as number) * w2 + (sd[p + 9] as number) * w3 + (sd[p + 12] as number) * w4) >> PRECISION_BITS);
+      tmp[o + 1] = clip8((HALF + (sd[p + 1] as number) * w0 + (sd[p + 4] as number) * w1 + (sd[p + 7] as number) * w2 + (sd[p + 10] as number) * w3 + (sd[p + 13] as number) * w4) >> PRECISION_BITS);
+      tmp[o + 2] = clip8((HALF + (sd[p + 2] as number) * w0 + (sd[p + 5] as number) * w1 + (sd[p + 8] as number) * w2 + (sd[p + 11] as number) * w3 + (sd[p + 14] as number) * w4) >> PRECISION_BITS);
+    }
   }
-  // Horizontal coefficients for the output columns, in unmirrored virtual coordinates.
-  // Output column ox shows virtual column vx = mirror ? rw-1-(window.x+ox) : window.x+ox.
-  const vx0 = mirror ? rw - window.x - ow : window.x;
-  const hc = coefficients(box.width, rw, vx0, ow);
-  const vc = coefficients(box.height, rh, window.y, oh);
-  // Source rows (relative to the box) the vertical pass reads.
-  let rowFirst = box.height;
-  let rowLast = 0;
-  for (let i = 0; i < oh; i++) {
-    const c = vc.count[i] as number;
-    if (c === 0) continue;
-    const s = vc.start[i] as number;
-    if (s < rowFirst) rowFirst = s;
-    if (s + c > rowLast) rowLast = s + c;
-  }
-  const rows = Math.max(0, rowLast - rowFirst);
-  const hasEmptyColumns = hc.count.some((c) => c === 0);
-  const tmp = scratchBuffer(rows * ow * 3);
-  const sd = src.data;
-  const sw = src.width;
-  const hk = hc.ksize;
-  const hw = hc.weights;
-  // Horizontal pass: rows [rowFirst, rowLast) of the box -> tmp (ow columns, unmirrored order
-  // of vx0..vx0+ow-1).
-  for (let r = 0; r < rows; r++) {
-    const rowIn = ((box.y + rowFirst + r) * sw + box.x) * 3;
-    const rowTmp = r * ow * 3;
-    for (let i = 0; i < ow; i++) {
-      const taps = hc.count[i] as number;
+}
+
+function horizontalAny(sd: Uint8Array, rowIn0: number, rowStep: number, rows: number, tmp: Uint8Array, ow: number, hc: Coefficients): void {
+  const { start, count, weights, ksize } = hc;
+  for (let r = 0, o = 0; r < rows; r++) {
+    const rowIn = rowIn0 + r * rowStep;
+    for (let i = 0; i < ow; i++, o += 3) {
+      const taps = count[i] as number;
       let s0 = HALF;
       let s1 = HALF;
       let s2 = HALF;
-      let p = rowIn + (hc.start[i] as number) * 3;
-      const kb = i * hk;
+      let p = rowIn + (start[i] as number) * 3;
+      const kb = i * ksize;
       for (let k = 0; k < taps; k++, p += 3) {
-        const w = hw[kb + k] as number;
+        const w = weights[kb + k] as number;
         s0 += (sd[p] as number) * w;
         s1 += (sd[p + 1] as number) * w;
         s2 += (sd[p + 2] as number) * w;
       }
-      const o = rowTmp + i * 3;
       tmp[o] = clip8(s0 >> PRECISION_BITS);
       tmp[o + 1] = clip8(s1 >> PRECISION_BITS);
       tmp[o + 2] = clip8(s2 >> PRECISION_BITS);
     }
   }
-  // Vertical pass into the window, mirroring columns when asked: per output row, add
-  // up whole weighted tmp rows (contiguous), then round and store.
+}
+
+/** Vertical pass with `K` (3 or 5) padded taps per output row, no accumulator row. */
+function verticalUnrolled(tmp: Uint8Array, rowFirst: number, dst: Uint8Array, ow: number, oh: number, K: number, start: Int32Array, w: Int32Array, mirror: boolean): void {
+  const stride = ow * 3;
+  for (let oy = 0; oy < oh; oy++) {
+    // padCoefficients stores start * 3 (pixel offsets); here it counts rows.
+    const t0 = ((start[oy] as number) / 3 - rowFirst) * stride;
+    const t1 = t0 + stride;
+    const t2 = t1 + stride;
+    const kb = oy * K;
+    const w0 = w[kb] as number, w1 = w[kb + 1] as number, w2 = w[kb + 2] as number;
+    let o = oy * stride + (mirror ? stride - 3 : 0);
+    const step = mirror ? -3 : 3;
+    if (K === 3) {
+      for (let j = 0; j < stride; j += 3, o += step) {
+        dst[o] = clip8((HALF + (tmp[t0 + j] as number) * w0 + (tmp[t1 + j] as number) * w1 + (tmp[t2 + j] as number) * w2) >> PRECISION_BITS);
+        dst[o + 1] = clip8((HALF + (tmp[t0 + j + 1] as number) * w0 + (tmp[t1 + j + 1] as number) * w1 + (tmp[t2 + j + 1] as number) * w2) >> PRECISION_BITS);
+        dst[o + 2] = clip8((HALF + (tmp[t0 + j + 2] as number) * w0 + (tmp[t1 + j + 2] as number) * w1 + (tmp[t2 + j + 2] as number) * w2) >> PRECISION_BITS);
+      }
+    } else {
+      const t3 = t2 + stride;
+      const t4 = t3 + stride;
+      const w3 = w[kb + 3] as number, w4 = w[kb + 4] as number;
+      for (let j = 0; j < stride; j += 3, o += step) {
+        dst[o] = clip8((HALF + (tmp[t0 + j] as number) * w0 + (tmp[t1 + j] as number) * w1 + (tmp[t2 + j] as number) * w2 + (tmp[t3 + j] as number) * w3 + (tmp[t4 + j] as number) * w4) >> PRECISION_BITS);
+        dst[o + 1] = clip8((HALF + (tmp[t0 + j + 1] as number) * w0 + (tmp[t1 + j + 1] as number) * w1 + (tmp[t2 + j + 1] as number) * w2 + (tmp[t3 + j + 1] as number) * w3 + (tmp[t4 + j + 1] as number) * w4) >> PRECISION_BITS);
+        dst[o + 2] = clip8((HALF + (tmp[t0 + j + 2] as number) * w0 + (tmp[t1 + j + 2] as number) * w1 + (tmp[t2 + j + 2] as number) * w2 + (tmp[t3 + j + 2] as number) * w3 + (tmp[t4 + j + 2] as number) * w4) >> PRECISION_BITS);
+      }
+    }
+  }
+}
+
+/** Vertical pass from `tmp` (rows from `rowFirst`) into the window, mirroring columns when asked. */
+function verticalPass(tmp: Uint8Array, rowFirst: number, dst: Uint8Array, ow: number, oh: number, vc: Coefficients, hc: Coefficients, mirror: boolean): void {
+  const hasEmptyColumns = hc.count.some((c) => c === 0);
   const vk = vc.ksize;
   const vw = vc.weights;
   const stride = ow * 3;
@@ -250,6 +279,73 @@ export function resampleRgb(src: RgbImage, plan: ResamplePlan, out?: RgbImage): 
         dst[o + 2] = 0;
       }
     }
+  }
+}
+
+/**
+ * Crop, resize (antialiased bilinear, Pillow-exact), mirror and window in one pass.
+ * Writes into `out` when given (it must be `window.width x window.height`).
+ *
+ * @example
+ * ```ts
+ * // torchvision: F.hflip(F.resized_crop(img, i, j, h, w, [224, 224]))
+ * const view = resampleRgb(img, {
+ *   box: { x: j, y: i, width: w, height: h }, resizeWidth: 224, resizeHeight: 224,
+ *   window: { x: 0, y: 0, width: 224, height: 224 }, mirror: true,
+ * });
+ * ```
+ */
+export function resampleRgb(src: RgbImage, plan: ResamplePlan, out?: RgbImage): RgbImage {
+  const { box, window, mirror, resizeWidth: rw, resizeHeight: rh } = plan;
+  const ow = window.width;
+  const oh = window.height;
+  const target = out ?? { width: ow, height: oh, data: new Uint8Array(ow * oh * 3) };
+  if (target.width !== ow || target.height !== oh || target.data.length !== ow * oh * 3) {
+    throw new RangeError(`resampleRgb: output must be ${ow}x${oh}, got ${target.width}x${target.height}`);
+  }
+  if (box.x < 0 || box.y < 0 || box.x + box.width > src.width || box.y + box.height > src.height) {
+    throw new RangeError(`resampleRgb: box ${JSON.stringify(box)} is outside the ${src.width}x${src.height} image`);
+  }
+  const dst = target.data;
+  if (rw === box.width && rh === box.height) {
+    copyWindow(src, plan, dst);
+    return target;
+  }
+  // Horizontal coefficients for the output columns, in unmirrored virtual coordinates.
+  // Output column ox shows virtual column vx = mirror ? rw-1-(window.x+ox) : window.x+ox.
+  const vx0 = mirror ? rw - window.x - ow : window.x;
+  const hc = coefficients(box.width, rw, vx0, ow);
+  const vc = coefficients(box.height, rh, window.y, oh);
+  // Unrolled paths need every output to have exactly ksize taps inside the box.
+  const vPadded = box.height >= vc.ksize && (vc.ksize === 3 || vc.ksize === 5) ? padCoefficients(vc, box.height) : undefined;
+  // Source rows (relative to the box) the vertical pass reads.
+  let rowFirst = box.height;
+  let rowLast = 0;
+  for (let i = 0; i < oh; i++) {
+    const c = vPadded !== undefined ? vc.ksize : (vc.count[i] as number);
+    if (c === 0 || (vc.count[i] as number) === 0) continue;
+    const s = vPadded !== undefined ? (vPadded.start[i] as number) / 3 : (vc.start[i] as number);
+    if (s < rowFirst) rowFirst = s;
+    if (s + c > rowLast) rowLast = s + c;
+  }
+  const rows = Math.max(0, rowLast - rowFirst);
+  const tmp = scratchBuffer(rows * ow * 3);
+  // Horizontal pass: rows [rowFirst, rowLast) of the box -> tmp (ow columns, unmirrored
+  // order of vx0..vx0+ow-1).
+  const rowIn0 = ((box.y + rowFirst) * src.width + box.x) * 3;
+  const rowStep = src.width * 3;
+  const K = hc.ksize;
+  if (box.width >= K && (K === 3 || K === 5)) {
+    const padded = padCoefficients(hc, box.width);
+    if (K === 3) horizontal3(src.data, rowIn0, rowStep, rows, tmp, ow, padded.start, padded.weights);
+    else horizontal5(src.data, rowIn0, rowStep, rows, tmp, ow, padded.start, padded.weights);
+  } else {
+    horizontalAny(src.data, rowIn0, rowStep, rows, tmp, ow, hc);
+  }
+  if (vPadded !== undefined && !vc.count.some((c) => c === 0) && !hc.count.some((c) => c === 0)) {
+    verticalUnrolled(tmp, rowFirst, dst, ow, oh, vc.ksize, vPadded.start, vPadded.weights, mirror);
+  } else {
+    verticalPass(tmp, rowFirst, dst, ow, oh, vc, hc, mirror);
   }
   return target;
 }
