@@ -26,10 +26,9 @@ export interface HttpSourceOptions {
   readonly onRangeIgnored?: (offset: number) => void;
 }
 
-let dispatcher: Dispatcher | undefined;
+/** The global dispatcher (so a proxy set with setGlobalDispatcher applies), following redirects. */
 function redirectingDispatcher(): Dispatcher {
-  dispatcher ??= getGlobalDispatcher().compose(interceptors.redirect({ maxRedirections: MAX_REDIRECTS }));
-  return dispatcher;
+  return getGlobalDispatcher().compose(interceptors.redirect({ maxRedirections: MAX_REDIRECTS }));
 }
 
 function retryableStatus(status: number): boolean {

@@ -50,6 +50,13 @@ function shorten(urls: readonly string[]): string {
   return `${urls[0] as string} .. ${urls[urls.length - 1] as string}`;
 }
 
+async function* countBytes(source: AsyncIterable<Buffer>, add: (n: number) => void): AsyncGenerator<Buffer> {
+  for await (const chunk of source) {
+    add(chunk.length);
+    yield chunk;
+  }
+}
+
 /**
  * Reads WebDataset shards as a stream of {@link Sample}s. Iterate it once (a second
  * `for await` continues where the first stopped); `close()` cancels and releases
@@ -196,25 +203,23 @@ export class ShardReader extends EventEmitter<ShardReaderEvents> implements Asyn
     const shard = new AbortController();
     const signal = AbortSignal.any([outer, shard.signal]);
     stats.shardsOpened++;
+    const raw = shardBytes(url, {
+      signal,
+      stdin: o.stdin ?? (process.stdin as Readable),
+      retries: o.retries,
+      retryDelayMs: o.retryDelayMs,
+      maxRetryDelayMs: o.maxRetryDelayMs,
+      headers: o.headers,
+      onRetry: () => {
+        stats.retries++;
+      },
+    });
     const bytes = maybeGunzip(
-      shardBytes(url, {
-        signal,
-        stdin: o.stdin ?? (process.stdin as Readable),
-        retries: o.retries,
-        retryDelayMs: o.retryDelayMs,
-        maxRetryDelayMs: o.maxRetryDelayMs,
-        headers: o.headers,
-        onRetry: () => {
-          stats.retries++;
-        },
+      countBytes(raw, (n) => {
+        stats.sourceBytes += n;
       }),
     );
-    const members = tarMembers(bytes, url, o.maxMemberBytes, {
-      onSourceBytes: (n) => {
-        stats.sourceBytes += n;
-      },
-      closeSource: () => shard.abort(),
-    });
+    const members = tarMembers(bytes, url, o.maxMemberBytes, { closeSource: () => shard.abort() });
     let current: PartialSample | undefined;
     let count = 0;
     try {

@@ -95,9 +95,9 @@ export async function* tarMembers(
   bytes: AsyncIterable<Buffer>,
   url: string,
   maxMemberBytes: number,
-  hooks: { readonly onSourceBytes?: (n: number) => void; readonly closeSource?: () => void } = {},
+  hooks: { readonly closeSource?: () => void } = {},
 ): AsyncGenerator<TarMember> {
-  const { onSourceBytes, closeSource } = hooks;
+  const { closeSource } = hooks;
   // tar-stream also takes these (not in its typings): old v7 headers, UTF-8 names.
   const extractOptions = { allowUnknownFormat: true, filenameEncoding: 'utf-8' };
   const extract = tarExtract(extractOptions as unknown as Parameters<typeof tarExtract>[0]);
@@ -111,7 +111,6 @@ export async function* tarMembers(
         if (stopped || extract.destroyed) return;
         const r = await source.next();
         if (r.done === true) break;
-        onSourceBytes?.(r.value.length);
         if (stopped || extract.destroyed) return;
         if (!extract.write(r.value)) await waitWritable(extract);
       }

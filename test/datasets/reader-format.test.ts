@@ -97,7 +97,9 @@ t.test('gzip is recognised by its magic bytes, whatever the name', async (t) => 
   await writeTar(gz, members, true);
   await writeTar(tgz, members, true);
   const a = await collect(readSamples({ urls: plain }));
-  const b = await collect(readSamples({ urls: gz }));
+  const gzReader = readSamples({ urls: gz });
+  const b = await collect(gzReader);
+  t.equal(gzReader.stats.sourceBytes, (await writeTar(join(dir, 'again.tgz'), members, true)).length, 'sourceBytes counts compressed bytes');
   const c = await collect(readSamples({ urls: tgz }));
   t.equal(a.length, 5);
   t.same(b.map(view), a.map(view));
