@@ -74,6 +74,7 @@ const EMPTY_METRICS: MetricsSnapshot = {
   },
 };
 
+/** Start the loader thread and return its pull edge (called by createPipeline with `loaderThread: true`). */
 export function createLoaderPipeline(o: ResolvedPipelineOptions, input: PipelineOptions, describe: string): DeclipPipeline {
   if (o.open !== undefined) throw new WorkerError('loaderThread needs `shards` (a custom `open` function cannot cross threads)');
   const { open: _open, onWarn: _onWarn, signal: _signal, ...cloneable } = input;

@@ -45,7 +45,14 @@ export interface MetricsSnapshot {
   readonly stages: Readonly<Record<Stage, StageDepth>>;
 }
 
-/** Mutable metrics owned by one pipeline. */
+/**
+ * Mutable metrics owned by one pipeline (readers use {@link PipelineMetrics.snapshot}).
+ *
+ * @example
+ * ```ts
+ * const m = new PipelineMetrics(); m.add('inFlightTasks', 1); m.snapshot().stages.inFlightTasks; // { current: 1, peak: 1 }
+ * ```
+ */
 export class PipelineMetrics {
   samplesRead = 0;
   samplesDelivered = 0;

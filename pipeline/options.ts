@@ -122,6 +122,14 @@ function warnToStderr(error: Error): void {
   process.stderr.write(`declip: warning: ${error.message}\n`);
 }
 
+/**
+ * Validate once and fill in defaults.
+ *
+ * @example
+ * ```ts
+ * resolvePipelineOptions({ shards: 's.tar', batchSize: 0 }); // throws: Expected integer between 1 and 65536 for batchSize but received 0 of type number
+ * ```
+ */
 export function resolvePipelineOptions(options: PipelineOptions): ResolvedPipelineOptions {
   const d = PIPELINE_DEFAULTS;
   let shards: readonly string[] | undefined;
@@ -169,7 +177,14 @@ export function resolvePipelineOptions(options: PipelineOptions): ResolvedPipeli
   };
 }
 
-/** Most samples between the reader and the consumer: the prefetch ring plus the re-order window. */
+/**
+ * Most samples between the reader and the consumer: the prefetch ring plus the re-order window.
+ *
+ * @example
+ * ```ts
+ * samplesInPipelineBound(resolvePipelineOptions({ shards: 's.tar', workers: 2 })); // 2 * 64 + 8 * 4
+ * ```
+ */
 export function samplesInPipelineBound(o: ResolvedPipelineOptions): number {
   return o.prefetch * o.batchSize + o.reorderWindow * o.samplesPerTask;
 }

@@ -44,6 +44,14 @@ export interface DeclipPipeline extends AsyncIterable<DeclipBatch> {
 }
 
 /** The one-line description of a pipeline with these options. */
+/**
+ * The one-line description of a pipeline with these options.
+ *
+ * @example
+ * ```ts
+ * describePipeline(resolvePipelineOptions({ shards: 'a-{0..3}.tar', workers: 2 }));
+ * ```
+ */
 export function describePipeline(o: ResolvedPipelineOptions): string {
   const parts: string[] = [];
   if (o.shards !== undefined) parts.push(`shards(${o.shards.join(' ')})`, 'untar');
@@ -63,6 +71,16 @@ function abortError(message: string): DOMException {
   return new DOMException(message, 'AbortError');
 }
 
+/**
+ * Build the pipeline (worker threads start now; reading starts on the first pull).
+ * Options are validated here (InvalidOptionError with the house message).
+ *
+ * @example
+ * ```ts
+ * const p = createPipeline({ shards: 'train-{000000..000009}.tar', tokenizerFile: 'tok.json', onError: 'skip' });
+ * try { for await (const batch of p) step(batch); } finally { await p.close(); }
+ * ```
+ */
 export function createPipeline(options: PipelineOptions): DeclipPipeline {
   const o = resolvePipelineOptions(options);
   if (o.loaderThread) return createLoaderPipeline(o, options, describePipeline(o));

@@ -59,6 +59,7 @@ export function defaultWorkerFile(): string {
   return fileURLToPath(new URL(`./workers/augment-worker.${ext}`, import.meta.url));
 }
 
+/** Validate pool options once (house messages) and fill in defaults. */
 export function resolvePoolOptions(options: AugmentPoolOptions): ResolvedPoolOptions {
   return {
     workers: expectInteger('workers', options.workers ?? availableParallelism(), 1, 256),
@@ -68,6 +69,7 @@ export function resolvePoolOptions(options: AugmentPoolOptions): ResolvedPoolOpt
   };
 }
 
+/** The pool (see the module example). */
 export class AugmentPool {
   readonly options: ResolvedPoolOptions;
   readonly #piscina: Piscina<AugmentTask, AugmentResult>;

@@ -83,7 +83,14 @@ function parseLabel(bytes: Buffer | undefined): number {
   return /^-?\d+$/.test(text) ? Number.parseInt(text, 10) : -1;
 }
 
-/** Pick the sample's image member: the first of jpg/jpeg/png/webp present. */
+/**
+ * Pick the sample's image member: the first of jpg/jpeg/png/webp present.
+ *
+ * @example
+ * ```ts
+ * imageMember({ __key__: 'a', __url__: 's.tar', files: { png: p, jpg: j } }); // { ext: 'jpg', bytes: j }
+ * ```
+ */
 export function imageMember(sample: Sample): { ext: string; bytes: Buffer } | undefined {
   for (const ext of IMAGE_EXTENSIONS) {
     const bytes = sample.files[ext];
@@ -92,7 +99,7 @@ export function imageMember(sample: Sample): { ext: string; bytes: Buffer } | un
   return undefined;
 }
 
-/** Pack a group of samples into one task with one transferable buffer. */
+/** Pack a group of samples into one task with one transferable buffer (see the module example). */
 export function packTask(items: readonly SourceItem[], seq: number, seed: number): AugmentTask {
   let total = 0;
   for (const { sample } of items) {

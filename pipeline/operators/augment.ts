@@ -75,6 +75,7 @@ function outcomes(task: AugmentTask, result: AugmentResult, imageSize: number, c
   });
 }
 
+/** The augment operator (see the module example). */
 export function augmentInWorkers(
   run: (task: AugmentTask) => Promise<AugmentResult>,
   options: AugmentInWorkersOptions,

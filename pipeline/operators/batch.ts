@@ -19,7 +19,14 @@ export interface BatchOptions {
   readonly metrics: PipelineMetrics;
 }
 
-/** Copy samples into one batch. `batchIndex` and `samplesBefore` place it in the run. */
+/**
+ * Copy samples into one batch. `batchIndex` and `samplesBefore` place it in the run.
+ *
+ * @example
+ * ```ts
+ * const batch = assembleBatch(rows, 0, 0, 224, 77); // batch.images1.length === rows.length * 224 * 224 * 3
+ * ```
+ */
 export function assembleBatch(
   rows: readonly AugmentedSample[],
   batchIndex: number,
@@ -76,6 +83,7 @@ export function assembleBatch(
   };
 }
 
+/** The batch operator (see the module example). */
 export function batchSamples(options: BatchOptions): OperatorFunction<AugmentedSample, DeclipBatch> {
   const { batchSize, imageSize, contextLength, metrics } = options;
   return (source) =>

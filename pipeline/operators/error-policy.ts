@@ -25,6 +25,7 @@ export interface ErrorPolicyOptions {
   readonly onWarn: (error: SampleError) => void;
 }
 
+/** The error-policy operator (see the module example). */
 export function applyErrorPolicy(options: ErrorPolicyOptions): OperatorFunction<SampleOutcome, AugmentedSample> {
   const { policy, metrics, onDrop, onWarn } = options;
   return mergeMap((outcome: SampleOutcome) => {

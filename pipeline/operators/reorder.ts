@@ -10,6 +10,7 @@
  */
 import { concatMap, defer, type MonoTypeOperatorFunction } from 'rxjs';
 
+/** The re-order operator (see the module example); `onDepth` receives the number held. */
 export function inSourceOrder<T>(seqOf: (value: T) => number, onDepth?: (held: number) => void): MonoTypeOperatorFunction<T> {
   return (source) =>
     defer(() => {

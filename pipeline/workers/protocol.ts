@@ -24,6 +24,7 @@ export interface ResultDraft {
   readonly failures: (TaskFailure | null)[];
 }
 
+/** Zeroed result buffers for a task's samples (see the module example). */
 export function allocateResult(task: AugmentTask, imageSize: number, contextLength: number): ResultDraft {
   const n = task.samples.length;
   return {
