@@ -15,7 +15,7 @@
 import type { Writable } from 'node:stream';
 import cliProgress from 'cli-progress';
 import { type Command, Option } from 'commander';
-import { InvalidOptionError } from '../core/errors.js';
+import { DeclipError, InvalidOptionError } from '../core/errors.js';
 import { invalidOption } from '../core/validate.js';
 import {
   CONVERTER_KINDS,
@@ -245,7 +245,15 @@ export function registerShardsCreate(parent: Command): void {
     .option('--json', 'also print a JSON summary on stdout')
     .option('--quiet', 'no progress and no summary on stderr')
     .action(async (opts: ShardsCreateCommandOptions, cmd: Command) => {
-      const code = await runShardsCreate(opts);
-      if (code !== 0) cmd.error('', { exitCode: code });
+      // Ctrl-C removes the shard being written (completed shards stay, no index).
+      const interrupt = new AbortController();
+      const onSigint = (): void => interrupt.abort(new DeclipError('interrupted: the partial shard was removed, no index written'));
+      process.once('SIGINT', onSigint);
+      try {
+        const code = await runShardsCreate(opts, { stdout: process.stdout, stderr: process.stderr, signal: interrupt.signal });
+        if (code !== 0) cmd.error('', { exitCode: code });
+      } finally {
+        process.off('SIGINT', onSigint);
+      }
     });
 }

@@ -199,9 +199,11 @@ class OpenShard {
 
   entry(name: string, data: Buffer): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.pack.entry({ ...FIXED_HEADER, name, size: data.byteLength }, data, (err?: Error | null) =>
+      const sink = this.pack.entry({ ...FIXED_HEADER, name, size: data.byteLength }, data, (err?: Error | null) =>
         err ? reject(err) : resolve(),
       );
+      // A destroyed pack destroys the entry too; its error reaches us through the callback.
+      sink.on('error', () => undefined);
     });
   }
 

@@ -184,6 +184,18 @@ t.test('abort() while a large write is in flight rejects that write and cleans u
   t.same(await readdir(dir), []);
 });
 
+t.test('abort() while a member is being written (shard open) rejects and cleans up', async (t) => {
+  const dir = t.testdir();
+  const w = new ShardWriter({ pattern: join(dir, 'w-%06d.tar') });
+  await w.write({ __key__: 'small', files: { txt: 'x' } });
+  const pending = w.write({ __key__: 'big', files: { bin: Buffer.alloc(8 << 20, 2), txt: 'y' } });
+  const reason = new DeclipError('stop');
+  const rejected = t.rejects(pending, reason);
+  await w.abort(reason);
+  await rejected;
+  t.same(await readdir(dir), [], 'no shard, no temp file, no index');
+});
+
 t.test('an already aborted signal refuses every write', async (t) => {
   const dir = t.testdir();
   const w = new ShardWriter({ pattern: join(dir, 'z-%06d.tar'), signal: AbortSignal.abort(new Error('early')) });
