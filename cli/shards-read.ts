@@ -64,7 +64,8 @@ function sha256Hex(data: Buffer): string {
 
 /** The `--jsonl` line of one sample. */
 export function sampleJson(sample: Sample): string {
-  const files: Record<string, { size: number; sha256: string }> = {};
+  // No prototype: an extension named `__proto__` is just a key.
+  const files = Object.create(null) as Record<string, { size: number; sha256: string }>;
   for (const ext in sample.files) {
     const data = sample.files[ext] as Buffer;
     files[ext] = { size: data.length, sha256: sha256Hex(data) };

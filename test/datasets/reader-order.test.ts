@@ -113,3 +113,23 @@ t.test('describe() summarises the reader', async (t) => {
   );
   await r.close();
 });
+
+t.test('an endless stream stops cleanly when the consumer stops; a closed reader yields nothing', async (t) => {
+  const urls = await shardDir(t.testdir(), 2, 3);
+  const reader = readSamples({ urls, resampled: true, epochs: Infinity, samplesPerEpoch: 4, seed: 1 });
+  const got: string[] = [];
+  for await (const s of reader) {
+    got.push(s.__key__);
+    if (got.length === 25) break;
+  }
+  t.equal(got.length, 25, 'read across several epochs');
+  t.equal(reader.stats.samples, 25);
+  t.ok(reader.stats.shardsOpened >= 8, 'shards were drawn again and again');
+  await reader.close();
+  const closed = readSamples({ urls });
+  await closed.close();
+  const none: string[] = [];
+  for await (const s of closed) none.push(s.__key__);
+  t.same(none, []);
+  t.equal(closed.stats.shardsOpened, 0);
+});
