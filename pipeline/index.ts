@@ -20,3 +20,5 @@ export type { ErrorPolicy } from './operators/error-policy.js';
 export { assembleBatch, batchSamples } from './operators/batch.js';
 export { IMAGE_EXTENSIONS, packTask } from './task.js';
 export type { AugmentResult, AugmentTask, TaskFailure, TaskSample } from './task.js';
+export { allocateResult, captionText, imageBytes, toFailure, transferResult } from './workers/protocol.js';
+export type { ResultDraft } from './workers/protocol.js';
