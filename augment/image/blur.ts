@@ -137,6 +137,32 @@ function smallBoxLine(data: Uint8Array, start: number, n: number, step: number, 
   }
 }
 
+/** {@link smallBoxLine} along one interleaved RGB row (all three channels in one sweep). */
+function smallBoxRow(data: Uint8Array, start: number, n: number, k0: number, k1: number, k2: number): void {
+  const end = start + (n - 1) * 3;
+  for (let pass = 0; pass < PASSES; pass++) {
+    let aL2 = data[start] as number, bL2 = data[start + 1] as number, cL2 = data[start + 2] as number;
+    let aL1 = aL2, bL1 = bL2, cL1 = cL2;
+    let aC = aL2, bC = bL2, cC = cL2;
+    const p1 = n > 1 ? start + 3 : start;
+    const p2 = n > 2 ? start + 6 : end;
+    let aR1 = data[p1] as number, bR1 = data[p1 + 1] as number, cR1 = data[p1 + 2] as number;
+    let aR2 = data[p2] as number, bR2 = data[p2 + 1] as number, cR2 = data[p2 + 2] as number;
+    let ahead = start + 9;
+    for (let p = start; p <= end; p += 3, ahead += 3) {
+      data[p] = ((aC * k0 + (aL1 + aR1) * k1 + (aL2 + aR2) * k2 + 8388608) * INV24) | 0;
+      data[p + 1] = ((bC * k0 + (bL1 + bR1) * k1 + (bL2 + bR2) * k2 + 8388608) * INV24) | 0;
+      data[p + 2] = ((cC * k0 + (cL1 + cR1) * k1 + (cL2 + cR2) * k2 + 8388608) * INV24) | 0;
+      aL2 = aL1; bL2 = bL1; cL2 = cL1;
+      aL1 = aC; bL1 = bC; cL1 = cC;
+      aC = aR1; bC = bR1; cC = cR1;
+      aR1 = aR2; bR1 = bR2; cR1 = cR2;
+      const q = ahead <= end ? ahead : end;
+      aR2 = data[q] as number; bR2 = data[q + 1] as number; cR2 = data[q + 2] as number;
+    }
+  }
+}
+
 /**
  * Pillow-exact gaussian blur with standard deviation `sigma` (Pillow's "radius"), in place.
  *
@@ -158,9 +184,7 @@ export function gaussianBlurInPlace(image: RgbImage, sigma: number): void {
     const k1 = radius === 0 ? fw : ww;
     const k2 = radius === 0 ? 0 : fw;
     const stride = w * 3;
-    for (let y = 0; y < h; y++) {
-      for (let c = 0; c < 3; c++) smallBoxLine(data, y * stride + c, w, 3, ww, k1, k2);
-    }
+    for (let y = 0; y < h; y++) smallBoxRow(data, y * stride, w, ww, k1, k2);
     for (let x = 0; x < stride; x++) smallBoxLine(data, x, h, stride, ww, k1, k2);
     return;
   }
