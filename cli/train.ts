@@ -170,6 +170,7 @@ export async function runTrainCommand(opts: TrainCommandOptions): Promise<number
   if (workers !== undefined) data.workers = workers;
   if (Object.keys(data).length > 0) overrides.data = data;
   const config = await loadTrainConfig(opts.config ?? 'tiny', overrides);
+  if (config.data.shards.length === 0) throw new InvalidOptionError('shards', 'Expected shard URLs for --shards (or data.shards in the config) but received none');
   const log = (line: string): void => void process.stderr.write(`declip: ${line}\n`);
   await selectBackend({ backend: opts.backend ?? 'auto', log });
   const controller = new AbortController();
