@@ -19,7 +19,7 @@ function sample(i: number): SampleInput {
     if (ext === 'txt') files[ext] = `caption ${i} caf\u00e9 \u732b ${rng.uint32()}`;
     else if (ext === 'cls') files[ext] = String(rng.int(10));
     else {
-      const size = rng.next() < 0.05 ? 0 : rng.int(rng.next() < 0.1 ? 5000 : 600);
+      const size = rng.next() < 0.05 ? 0 : rng.int(rng.next() < 0.1 ? 3000 : 300);
       const b = Buffer.alloc(size);
       for (let j = 0; j + 4 <= size; j += 4) b.writeUInt32LE(rng.uint32(), j);
       for (let j = size - (size % 4); j < size; j++) b[j] = rng.int(256);
