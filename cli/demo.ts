@@ -3,21 +3,35 @@
  * set and a held-out set - as shards in `./out/demo`, then print their statistics from
  * the sidecar indexes and from reading every shard back.
  *
- * The demo is a list of small steps ({@link demoSteps}) over one shared state, so a
- * later change can append steps (train, evaluate) without touching these.
+ * The demo is a list of small steps ({@link demoSteps}) over one shared state. After the
+ * data steps it trains the `tiny` model twice on the same pairs - the CLIP baseline and
+ * DeCLIP - within a wall-clock budget (13 minutes by default, for a 2-core CPU), evaluates
+ * both on the held-out shards (zero-shot with a template ensemble, retrieval, linear
+ * probe) and writes `report.md` with comparison plots in the output folder.
  *
  * The held-out set is samples `train .. train+heldout-1` of the same seed: the two sets
  * never share a sample or a key. Shards already there with the same parameters are
  * reused (use `--force` to rebuild).
  */
-import { stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { rm, stat, writeFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
 import type { Writable } from 'node:stream';
 import type { Command } from 'commander';
 import { convertToShards, syntheticSource } from '../datasets/convert/index.js';
 import { readSamples } from '../datasets/reader/index.js';
 import { readShardIndex, type ShardIndex } from '../datasets/shard-index.js';
 import { parseIntegerOption } from './shards-create.js';
+import { selectBackend } from '../trainer/backend/select.js';
+import { resolveTrainConfig, TRAIN_PRESETS, type TrainConfigInput } from '../trainer/config.js';
+import { loadEvalModel } from '../trainer/eval/embed.js';
+import { embedShards } from '../trainer/eval/embed.js';
+import { linearProbe } from '../trainer/eval/linear-probe.js';
+import { retrievalRecall } from '../trainer/eval/retrieval.js';
+import { DEFAULT_TEMPLATES } from '../trainer/eval/zeroshot.js';
+import { readMetrics, type StepMetrics } from '../trainer/log/metrics.js';
+import { lineChart } from '../trainer/log/plot.js';
+import { runTraining } from './train.js';
+import { zeroShotEval } from './eval.js';
 
 /** Options of {@link runDemo}. */
 export interface DemoOptions {
@@ -35,6 +49,16 @@ export interface DemoOptions {
   readonly imageSize?: number;
   /** Rebuild even when matching shards exist. */
   readonly force?: boolean;
+  /** Optimizer steps of each training run (0, the default: make and read the data only; `npm start` passes 60). */
+  readonly steps?: number;
+  /** Samples per batch. Default 32. */
+  readonly batch?: number;
+  /** Modes to train, in order (the CLIP baseline and DeCLIP on the same pairs). Default both. */
+  readonly modes?: readonly ('clip' | 'declip')[];
+  /** Wall-clock budget of the whole demo in minutes: a run still going at its share stops (checkpointed) and is evaluated. Default 13. */
+  readonly budgetMinutes?: number;
+  /** Training config (preset name or object) the runs start from. Default the `tiny` preset. */
+  readonly trainConfig?: TrainConfigInput;
 }
 
 /** The defaults of {@link DemoOptions}. */
@@ -46,9 +70,15 @@ export const demoDefaults = Object.freeze({
   maxCount: 500,
   imageSize: 64,
   force: false,
+  steps: 0,
+  batch: 32,
+  budgetMinutes: 13,
 });
 
-type ResolvedDemoOptions = { readonly [K in keyof typeof demoDefaults]: (typeof demoDefaults)[K] extends boolean ? boolean : (typeof demoDefaults)[K] extends number ? number : string };
+type ResolvedDemoOptions = { readonly [K in keyof typeof demoDefaults]: (typeof demoDefaults)[K] extends boolean ? boolean : (typeof demoDefaults)[K] extends number ? number : string } & {
+  readonly modes: readonly ('clip' | 'declip')[];
+  readonly trainConfig: TrainConfigInput;
+};
 
 /** One data set of the demo. */
 export interface DemoSet {
@@ -60,6 +90,19 @@ export interface DemoSet {
   shardUrls?: readonly string[];
   reused?: boolean;
   readBack?: ReadBackStats;
+}
+
+/** One training run of the demo and what evaluating it gave. */
+export interface DemoRun {
+  readonly mode: 'clip' | 'declip';
+  readonly dir: string;
+  steps: number;
+  stopped: string;
+  seconds: number;
+  metrics: StepMetrics[];
+  zeroShot?: { top1: number; top5: number; n: number };
+  retrieval?: { i2t: { r1: number; r5: number; r10: number }; t2i: { r1: number; r5: number; r10: number }; n: number };
+  linearProbe?: { top1: number; n: number };
 }
 
 /** What reading a set back found. */
@@ -76,6 +119,10 @@ export interface ReadBackStats {
 export interface DemoState {
   readonly options: ResolvedDemoOptions;
   readonly sets: DemoSet[];
+  /** Training runs (filled by the train step), evaluated by the eval step. */
+  readonly runs: DemoRun[];
+  /** When the demo started (performance.now()), for the time budget. */
+  readonly startedAt: number;
   readonly stdout: Writable;
   readonly stderr: Writable;
 }
@@ -202,8 +249,129 @@ export const printStatsStep: DemoStep = {
   },
 };
 
-/** The demo's steps, in order. Later changes append training and evaluation. */
-export const demoSteps: readonly DemoStep[] = [createDataStep, readBackStep, printStatsStep];
+function demoLog(state: DemoState): (line: string) => void {
+  return (line) => void state.stderr.write(`declip demo: ${line}\n`);
+}
+
+/** Step 4: train the CLIP baseline and DeCLIP on the same pairs (same seed, batches and steps). */
+export const trainStep: DemoStep = {
+  name: 'train',
+  async run(state) {
+    const o = state.options;
+    if (o.steps === 0 || o.modes.length === 0) return;
+    const log = demoLog(state);
+    const trainSet = state.sets.find((s) => s.name === 'train');
+    const found = trainSet === undefined ? undefined : await readShardIndex(trainSet.pattern);
+    if (found === undefined) throw new Error('declip demo: the train shards are missing');
+    await selectBackend({ log });
+    const budgetMs = o.budgetMinutes * 60_000;
+    for (const [i, mode] of o.modes.entries()) {
+      const dir = join(o.out, 'runs', mode);
+      await rm(dir, { recursive: true, force: true });
+      const base = o.trainConfig;
+      const config = resolveTrainConfig({
+        ...base,
+        mode,
+        steps: o.steps,
+        batch: o.batch,
+        seed: o.seed,
+        checkpointEvery: 0,
+        data: { ...(base.data ?? {}), shards: [...found.shardUrls] },
+      });
+      // Share what is left of the budget between the runs still to go, keeping a minute each for evaluation.
+      const left = o.modes.length - i;
+      const shareMs = Math.max(20_000, (budgetMs - (performance.now() - state.startedAt) - 60_000 * left) / left);
+      log(`training ${mode} (${config.modelName}, ${config.steps} steps of ${config.batch}; time share ${(shareMs / 60_000).toFixed(1)} min) in ${dir}`);
+      const started = performance.now();
+      const stderr = state.stderr as NodeJS.WriteStream;
+      const result = await runTraining({
+        config,
+        runDir: dir,
+        signal: AbortSignal.timeout(Math.round(shareMs)),
+        log,
+        ...(stderr.isTTY === true ? { progressStream: stderr } : {}),
+      });
+      const seconds = (performance.now() - started) / 1000;
+      log(`${mode}: ${result.stopped === 'aborted' ? `stopped by the time budget at step ${result.step}` : `${result.step} steps`} in ${seconds.toFixed(0)} s, last loss ${result.last?.loss.toFixed(4) ?? '-'}`);
+      state.runs.push({ mode, dir, steps: result.step, stopped: result.stopped, seconds, metrics: await readMetrics(result.metricsPath) });
+    }
+  },
+};
+
+/** Step 5: evaluate every run on the held-out shards (zero-shot, retrieval) and with a linear probe. */
+export const evalStep: DemoStep = {
+  name: 'evaluate',
+  async run(state) {
+    if (state.runs.length === 0) return;
+    const log = demoLog(state);
+    const trainSet = state.sets.find((s) => s.name === 'train');
+    const heldSet = state.sets.find((s) => s.name === 'heldout');
+    const held = heldSet === undefined ? undefined : await readShardIndex(heldSet.pattern);
+    const train = trainSet === undefined ? undefined : await readShardIndex(trainSet.pattern);
+    if (held === undefined || train === undefined) throw new Error('declip demo: the shards are missing');
+    const classes = held.index.classes ?? [];
+    for (const run of state.runs) {
+      const ev = await loadEvalModel(run.dir);
+      try {
+        run.zeroShot = await zeroShotEval(ev, held.shardUrls.join('::'), classes, DEFAULT_TEMPLATES);
+        const heldEmb = await embedShards(ev, { shards: held.shardUrls.join('::') });
+        run.retrieval = retrievalRecall(heldEmb.image, heldEmb.text, heldEmb.d);
+        const trainEmb = await embedShards(ev, { shards: train.shardUrls.join('::'), limit: 1000 });
+        const probe = linearProbe({ x: trainEmb.image, y: trainEmb.labels }, { x: heldEmb.image, y: heldEmb.labels }, heldEmb.d);
+        run.linearProbe = { top1: probe.top1, n: probe.n };
+        log(`${run.mode}: zero-shot top-1 ${(100 * run.zeroShot.top1).toFixed(1)}%, retrieval i2t R@1 ${(100 * run.retrieval.i2t.r1).toFixed(1)}%, linear probe ${(100 * probe.top1).toFixed(1)}%`);
+      } finally {
+        ev.dispose();
+      }
+    }
+  },
+};
+
+const pct = (x: number | undefined): string => (x === undefined ? '-' : `${(100 * x).toFixed(1)}%`);
+
+/** Step 6: comparison plots and a short markdown report in the output folder. */
+export const reportStep: DemoStep = {
+  name: 'report',
+  async run(state) {
+    if (state.runs.length === 0) return;
+    const o = state.options;
+    const series = (key: string) => state.runs.map((r) => ({ name: r.mode, points: r.metrics.map((m) => [m.step, Number(m[key])] as const) }));
+    await writeFile(join(o.out, 'compare-loss.svg'), lineChart({ title: 'total loss (declip: weighted sum of 4 terms)', series: series('loss') }));
+    await writeFile(join(o.out, 'compare-clip-term.svg'), lineChart({ title: 'contrastive (CLIP) term', series: series('clip') }));
+    const heldout = state.sets.find((s) => s.name === 'heldout');
+    const lines = [
+      '# declip-ts demo report',
+      '',
+      `Built-in synthetic shapes (seed ${o.seed}): ${o.train} training pairs, ${o.heldout} held-out pairs (${heldout?.index?.classes?.length ?? 0} shape classes), ${o.imageSize}px PNG.`,
+      `Both runs use the same model preset, seed, batches (${o.batch} per step) and data order; only the losses differ.`,
+      '',
+      '| run | steps | time | final loss | zero-shot top-1 | top-5 | i2t R@1 | R@5 | t2i R@1 | R@5 | linear probe |',
+      '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+      ...state.runs.map((r) => {
+        const last = r.metrics.at(-1);
+        return `| ${r.mode === 'clip' ? 'CLIP baseline' : 'DeCLIP'} | ${r.steps}${r.stopped === 'aborted' ? ' (time budget)' : ''} | ${r.seconds.toFixed(0)} s | ${last?.loss.toFixed(3) ?? '-'} | ${pct(r.zeroShot?.top1)} | ${pct(r.zeroShot?.top5)} | ${pct(r.retrieval?.i2t.r1)} | ${pct(r.retrieval?.i2t.r5)} | ${pct(r.retrieval?.t2i.r1)} | ${pct(r.retrieval?.t2i.r5)} | ${pct(r.linearProbe?.top1)} |`;
+      }),
+      '',
+      `Chance level: zero-shot top-1 ${pct(1 / Math.max(1, heldout?.index?.classes?.length ?? 1))}, retrieval R@1 ${pct(1 / Math.max(1, o.heldout))}.`,
+      'A few minutes of CPU training on a tiny model is a smoke test of the whole path (shards, workers, losses, checkpoints, evaluation), not a reproduction of the paper\'s numbers.',
+      '',
+      '## Curves',
+      '',
+      '![total loss](compare-loss.svg)',
+      '![contrastive term](compare-clip-term.svg)',
+      '',
+      ...state.runs.flatMap((r) => [
+        `- ${r.mode}: \`${relative(o.out, join(r.dir, 'metrics.jsonl'))}\`, plots ${['loss', 'lr', 'logit-scale', 'throughput'].map((n) => `[${n}](${relative(o.out, join(r.dir, `${n}.svg`))})`).join(', ')}, checkpoint \`${relative(o.out, join(r.dir, 'checkpoints'))}\``,
+      ]),
+      '',
+    ];
+    await writeFile(join(o.out, 'report.md'), lines.join('\n'));
+    state.stdout.write(lines.slice(5, 7 + state.runs.length).join('\n') + `\n\nreport: ${join(o.out, 'report.md')}\n`);
+  },
+};
+
+/** The demo's steps, in order: data, read-back, statistics, training (both modes), evaluation, report. */
+export const demoSteps: readonly DemoStep[] = [createDataStep, readBackStep, printStatsStep, trainStep, evalStep, reportStep];
 
 /** Validate {@link DemoOptions}. */
 export function resolveDemoOptions(options: DemoOptions = {}): ResolvedDemoOptions {
@@ -215,6 +383,11 @@ export function resolveDemoOptions(options: DemoOptions = {}): ResolvedDemoOptio
     maxCount: options.maxCount ?? demoDefaults.maxCount,
     imageSize: options.imageSize ?? demoDefaults.imageSize,
     force: options.force ?? demoDefaults.force,
+    steps: options.steps ?? demoDefaults.steps,
+    batch: options.batch ?? demoDefaults.batch,
+    budgetMinutes: options.budgetMinutes ?? demoDefaults.budgetMinutes,
+    modes: options.modes ?? ['clip', 'declip'],
+    trainConfig: options.trainConfig ?? TRAIN_PRESETS.tiny,
   };
 }
 
@@ -229,6 +402,8 @@ export function demoState(options: DemoOptions, io: { stdout: Writable; stderr: 
     ],
     stdout: io.stdout,
     stderr: io.stderr,
+    runs: [],
+    startedAt: performance.now(),
   };
 }
 
@@ -254,7 +429,7 @@ export async function runDemo(
 export function registerDemo(parent: Command): void {
   parent
     .command('demo')
-    .description('create the built-in synthetic dataset (train + held-out shards) and print its statistics (npm start)')
+    .description('synthetic shards, then train the CLIP baseline and DeCLIP (tiny, CPU) and compare them on held-out data (npm start)')
     .option('--out <dir>', 'output folder', demoDefaults.out)
     .option('--train <n>', 'train samples', String(demoDefaults.train))
     .option('--heldout <n>', 'held-out samples', String(demoDefaults.heldout))
@@ -262,6 +437,10 @@ export function registerDemo(parent: Command): void {
     .option('--max-count <n>', 'samples per shard', String(demoDefaults.maxCount))
     .option('--image-size <n>', 'image side in pixels', String(demoDefaults.imageSize))
     .option('--force', 'rebuild the shards even if matching ones exist')
+    .option('--steps <n>', 'optimizer steps of each training run (0: data only)', String(demoDefaults.steps))
+    .option('--batch <n>', 'samples per batch', String(demoDefaults.batch))
+    .option('--modes <list>', 'runs to train: clip,declip', 'clip,declip')
+    .option('--budget-minutes <n>', 'wall-clock budget of the whole demo', String(demoDefaults.budgetMinutes))
     .action(async (opts: Record<string, string | boolean | undefined>) => {
       const num = (flag: string, key: string, min: number): number => parseIntegerOption(flag, String(opts[key]), min);
       const code = await runDemo({
@@ -272,6 +451,13 @@ export function registerDemo(parent: Command): void {
         maxCount: num('--max-count', 'maxCount', 1),
         imageSize: num('--image-size', 'imageSize', 16),
         force: opts['force'] === true,
+        steps: num('--steps', 'steps', 0),
+        batch: num('--batch', 'batch', 1),
+        budgetMinutes: num('--budget-minutes', 'budgetMinutes', 1),
+        modes: String(opts['modes'])
+          .split(',')
+          .map((m) => m.trim())
+          .filter((m): m is 'clip' | 'declip' => m === 'clip' || m === 'declip'),
       });
       if (code !== 0) process.exitCode = code;
     });
