@@ -163,9 +163,8 @@ export function adjustHue(image: RgbImage, hueFactor: number, inLut: Uint8Array 
       continue;
     }
     // HSV -> RGB (Pillow hsv2rgb).
-    const h6 = (uh * 6) / 255;
-    const sector = Math.floor(h6);
-    const f = f32(h6 - sector);
+    const sector = hueSector[uh] as number;
+    const f = hueFraction[uh] as number;
     const fs = div[(us << 8) | 255] as number;
     const v = maxc;
     const p = clampRound(v * (1 - fs));
@@ -180,6 +179,15 @@ export function adjustHue(image: RgbImage, hueFactor: number, inLut: Uint8Array 
       default: d[i] = v; d[i + 1] = p; d[i + 2] = q; break;
     }
   }
+}
+
+/** Pillow's hsv2rgb sector `floor(h * 6 / 255)` and float32 fraction per 8-bit hue. */
+const hueSector = new Uint8Array(256);
+const hueFraction = new Float32Array(256);
+for (let h = 0; h < 256; h++) {
+  const h6 = (h * 6) / 255;
+  hueSector[h] = Math.floor(h6);
+  hueFraction[h] = h6 - Math.floor(h6);
 }
 
 let divTable: Float32Array | undefined;

@@ -240,3 +240,17 @@ t.test('a whole view (crop, jitter, blur, flip) run as one fused plan matches to
   });
   t.same(diff(out, decodeRef(c.output)), { max: 0, count: 0 });
 });
+
+t.test('colour ops match torchvision on 1024 pseudo-random pixels', async (t) => {
+  const random = (ref as Reference & { random: Case[] }).random;
+  const data = new Uint8Array(32 * 32 * 3);
+  for (let i = 0; i < data.length; i++) data[i] = Math.floor((i * 1103515245 + 12345) / 65536) % 256;
+  const img: RgbImage = { width: 32, height: 32, data };
+  const ops = { hue: adjustHue, saturation: adjustSaturation, contrast: adjustContrast, brightness: adjustBrightness } as const;
+  t.equal(random.length, 5);
+  for (const c of random) {
+    const out = cloneRgbImage(img);
+    ops[c.name as keyof typeof ops](out, num(c, 'factor'));
+    t.same(diff(out, decodeRef(c.output)), { max: 0, count: 0 }, `${c.name} ${num(c, 'factor')}`);
+  }
+});
