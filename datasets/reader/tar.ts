@@ -128,34 +128,75 @@ export async function* tarMembers(
   })();
   let current: string | undefined;
   let last: string | undefined;
-  try {
-    for await (const entry of extract) {
-      const h = entry.header;
-      current = h.name;
-      const size = h.size ?? 0;
-      if (!REGULAR.has(h.type ?? 'file')) {
-        await drain(entry);
-        yield { kind: 'ignored', name: h.name, reason: 'not-a-file' };
-      } else {
-        const split = splitMemberName(h.name);
-        if (typeof split === 'string') {
-          await drain(entry);
-          yield { kind: 'ignored', name: h.name, reason: split };
-        } else if (size > maxMemberBytes) {
-          await drain(entry);
-          yield { kind: 'oversized', name: h.name, key: split.key, size };
-        } else {
-          const data = Buffer.allocUnsafe(size);
-          let at = 0;
-          for await (const chunk of entry as AsyncIterable<Buffer>) {
-            chunk.copy(data, at);
-            at += chunk.length;
-          }
-          yield { kind: 'file', name: h.name, key: split.key, ext: split.ext, data: at === size ? data : data.subarray(0, at) };
-        }
+  // One-member hand-off between tar-stream's `entry` events and this generator: the
+  // parser is held (its `next` callback not called) until the member has been taken.
+  let ready: TarMember | undefined;
+  let resumeParser: (() => void) | undefined;
+  let closed = false;
+  let failure: unknown;
+  let wake: (() => void) | undefined;
+  const signal = (): void => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  extract.on('entry', (h, stream, next) => {
+    current = h.name;
+    const size = h.size ?? 0;
+    let member: TarMember;
+    let data: Buffer | undefined;
+    let at = 0;
+    const split = REGULAR.has(h.type ?? 'file') ? splitMemberName(h.name) : 'not-a-file';
+    if (typeof split === 'string') {
+      member = { kind: 'ignored', name: h.name, reason: split };
+    } else if (size > maxMemberBytes) {
+      member = { kind: 'oversized', name: h.name, key: split.key, size };
+    } else {
+      data = Buffer.allocUnsafe(size);
+      member = { kind: 'file', name: h.name, key: split.key, ext: split.ext, data };
+    }
+    stream.on('data', (chunk) => {
+      if (data !== undefined) {
+        (chunk as Buffer).copy(data, at);
+        at += (chunk as Buffer).length;
       }
+    });
+    stream.on('error', () => {
+      // the extract stream reports the error
+    });
+    stream.on('end', () => {
+      if (member.kind === 'file' && at !== size) member = { ...member, data: member.data.subarray(0, at) };
+      ready = member;
+      resumeParser = next;
       last = current;
       current = undefined;
+      signal();
+    });
+  });
+  extract.on('error', (err: Error) => {
+    failure ??= err;
+    signal();
+  });
+  extract.on('close', () => {
+    closed = true;
+    signal();
+  });
+  try {
+    for (;;) {
+      if (ready !== undefined) {
+        const member = ready;
+        const next = resumeParser;
+        ready = undefined;
+        resumeParser = undefined;
+        yield member;
+        next?.();
+        continue;
+      }
+      if (failure !== undefined) throw failure;
+      if (closed) break;
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+      });
     }
     await pump;
     if (failedAfterEnd !== undefined) throw failedAfterEnd;
@@ -169,11 +210,5 @@ export async function* tarMembers(
     extract.destroy();
     await pump;
     await source.return?.();
-  }
-}
-
-async function drain(entry: AsyncIterable<unknown>): Promise<void> {
-  for await (const _chunk of entry) {
-    // skipped member: its bytes are read and dropped
   }
 }
