@@ -186,7 +186,9 @@ t.test('no tensor leaks: numTensors is flat across repeated loss and gradient co
     const queue = new NearestNeighbourQueue({ size: 16, dim: config.embedDim, seed: 62 });
     const inputs = randomInputs(config, B, 63);
     const counts: number[] = [];
-    for (let i = 0; i < 3; i++) {
+    // the cpu backend's Conv2DBackpropFilter is slow: two rounds suffice for the ResNet
+    const rounds = config.vision.kind === 'resnet' ? 2 : 3;
+    for (let i = 0; i < rounds; i++) {
       const out = declipLosses(model, inputs, queue, lossPresets.declip, i % 2 === 0);
       readLossValues(out);
       disposeLossOutput(out);
@@ -194,7 +196,7 @@ t.test('no tensor leaks: numTensors is flat across repeated loss and gradient co
       tf.dispose([...grads.values()]);
       counts.push(tf.memory().numTensors);
     }
-    t.same(counts, [counts[0], counts[0], counts[0]], `${config.vision.kind}: ${counts.join(', ')}`);
+    t.same(counts, counts.map(() => counts[0]), `${config.vision.kind}: ${counts.join(', ')}`);
     disposeInputs(inputs);
     queue.dispose();
     model.dispose();
