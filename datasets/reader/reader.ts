@@ -79,6 +79,7 @@ export class ShardReader extends EventEmitter<ShardReaderEvents> implements Asyn
   readonly #closer = new AbortController();
   readonly #signal: AbortSignal;
   #iterator: AsyncGenerator<Sample, void> | undefined;
+  readonly #reported = new WeakSet<object>();
   #closed = false;
 
   constructor(options: ReadOptions) {
@@ -191,7 +192,10 @@ export class ShardReader extends EventEmitter<ShardReaderEvents> implements Asyn
     };
     o.onSkip?.(event);
     this.emit('skip', event);
-    if (o.onError === 'throw') throw err;
+    if (o.onError === 'throw') {
+      this.#reported.add(err);
+      throw err;
+    }
     if (o.onError === 'warn') o.warn(err.message);
   }
 
@@ -272,6 +276,7 @@ export class ShardReader extends EventEmitter<ShardReaderEvents> implements Asyn
       stats.shardsCompleted++;
     } catch (err) {
       if (outer.aborted) throw outer.reason;
+      if (this.#reported.has(err as object)) throw err; // already counted and reported (throw policy)
       let cause: unknown = err;
       let member: string | undefined;
       let lost = current !== undefined;

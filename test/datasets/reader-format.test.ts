@@ -155,6 +155,7 @@ t.test('a repeated extension is reported, counted and dropped; the first member 
   t.equal((err as ShardFormatError).url, url);
   t.equal((err as ShardFormatError).member, 'a.txt');
   t.equal(got.length, 0);
+  t.same(reader.stats.errors, [{ url, reason: 'duplicate-extension', member: 'a.txt', count: 1 }], 'counted once');
 });
 
 t.test('a truncated shard yields every complete sample before the cut, then goes on under warn/skip', async (t) => {
