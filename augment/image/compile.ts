@@ -272,7 +272,8 @@ function describeOp(op: ResolvedImageOp): string {
 }
 
 /**
- * Validates (once) and compiles a transform spec.
+ * Validates (once) and compiles a transform spec. It takes `unknown` on purpose: a
+ * spec that arrives as JSON (a config file, a worker message) is validated here.
  *
  * @example
  * ```ts
