@@ -6,6 +6,7 @@
  *
  * Usage:
  *   npx tsx bench/read-throughput.ts [--dir DIR] [--samples 2000] [--per-shard 500] [--rounds 3] [--gzip] [--json]
+ *   npx tsx bench/read-throughput.ts --tiny 20000   # one shard of tiny members: per-member overhead
  *
  * Without --dir, shards of real JPEG photos are made first with
  * ../shared/bench/make_photo_shards.py (needs /usr/bin/python3 with PIL) in a temporary
@@ -14,11 +15,13 @@
  * from a busy machine are only indicative.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync, readFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
+import { pack as tarPack } from 'tar-stream';
 import { packageRoot } from '../core/package-info.js';
 import { readSamples } from '../datasets/reader/index.js';
 
@@ -40,6 +43,7 @@ const { values } = parseArgs({
     'per-shard': { type: 'string', default: '500' },
     rounds: { type: 'string', default: '3' },
     gzip: { type: 'boolean', default: false },
+    tiny: { type: 'string' },
     json: { type: 'boolean', default: false },
   },
 });
@@ -47,9 +51,32 @@ const { values } = parseArgs({
 const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 const rounds = Math.max(1, Number(values.rounds));
 
-function makeShards(): { dir: string; temporary: boolean } {
+/** One shard of `n` samples with a 300-byte `bin` and a 20-byte `txt` member each. */
+async function makeTinyShard(dir: string, n: number): Promise<void> {
+  const p = tarPack();
+  const done = pipeline(p, createWriteStream(join(dir, 'tiny-000000.tar')));
+  for (let i = 0; i < n; i++) {
+    const key = String(i).padStart(8, '0');
+    for (const [ext, size] of [
+      ['bin', 300],
+      ['txt', 20],
+    ] as const) {
+      await new Promise<void>((ok, fail) =>
+        p.entry({ name: `${key}.${ext}`, mtime: new Date(0) }, Buffer.alloc(size, i % 256), (err) => (err ? fail(err) : ok())),
+      );
+    }
+  }
+  p.finalize();
+  await done;
+}
+
+async function makeShards(): Promise<{ dir: string; temporary: boolean }> {
   if (values.dir !== undefined) return { dir: resolve(values.dir), temporary: false };
   const dir = mkdtempSync(join(tmpdir(), 'declip-read-bench-'));
+  if (values.tiny !== undefined) {
+    await makeTinyShard(dir, Number(values.tiny));
+    return { dir, temporary: true };
+  }
   const script = resolve(packageRoot(), '..', 'shared', 'bench', 'make_photo_shards.py');
   const out = execFileSync(PYTHON, [script, dir, String(values.samples), String(values['per-shard']), '0'], { encoding: 'utf8' });
   process.stderr.write(out);
@@ -97,7 +124,7 @@ function best(rs: readonly Round[]): Round {
 }
 
 async function main(): Promise<void> {
-  const { dir, temporary } = makeShards();
+  const { dir, temporary } = await makeShards();
   try {
     let files = listShards(dir);
     if (values.gzip) {
