@@ -11,6 +11,7 @@
  * ```
  */
 import type { Command } from 'commander';
+import { BackendError } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
 import { expectInteger, expectOneOf } from '../core/validate.js';
 import type { DeclipBatch } from '../pipeline/types.js';
@@ -144,6 +145,16 @@ export async function runTrainBench(options: TrainBenchOptions = {}): Promise<Tr
       losses.push(values.total);
       log(`step ${s + 1} loss ${values.total.toFixed(4)} ms ${ms.toFixed(0)}`);
     }
+  } catch (err) {
+    if (err instanceof WebAssembly.RuntimeError) {
+      throw new BackendError(
+        selected.name,
+        `The ${selected.name} backend failed during a ${configName} step at batch ${batch} (${err.message}); ` +
+          'the usual cause is the 4 GiB limit of the wasm heap: try a smaller --batch',
+        { cause: err },
+      );
+    }
+    throw err;
   } finally {
     optimizer.dispose();
     queue.dispose();
