@@ -136,13 +136,12 @@ function copyWindow(src: RgbImage, plan: ResamplePlan, out: Uint8Array): void {
 }
 
 /**
- * The same coefficients with exactly `ksize` taps each (zeros added), the first tap moved
+ * The same coefficients with exactly `K` taps each (K >= every tap count; zeros added), the first tap moved
  * left where needed so every tap stays inside `[0, inSize)`: loops can then be unrolled.
  * Adding zero-weight terms leaves the integer sums, so the results, unchanged.
  */
-function padCoefficients(c: Coefficients, inSize: number): { start: Int32Array; weights: Int32Array } {
+function padCoefficients(c: Coefficients, inSize: number, K: number): { start: Int32Array; weights: Int32Array } {
   const n = c.start.length;
-  const K = c.ksize;
   const start = new Int32Array(n);
   const weights = new Int32Array(n * K);
   for (let i = 0; i < n; i++) {
@@ -150,9 +149,17 @@ function padCoefficients(c: Coefficients, inSize: number): { start: Int32Array; 
     const ps = Math.min(s, inSize - K);
     start[i] = ps * 3;
     const taps = c.count[i] as number;
-    for (let k = 0; k < taps; k++) weights[i * K + (s - ps) + k] = c.weights[i * K + k] as number;
+    for (let k = 0; k < taps; k++) weights[i * K + (s - ps) + k] = c.weights[i * c.ksize + k] as number;
   }
   return { start, weights };
+}
+
+/** 3 or 5 when every output's taps fit in that many (and the input is that long), else 0. */
+function unrollWidth(c: Coefficients, inSize: number): number {
+  let most = 0;
+  for (let i = 0; i < c.count.length; i++) if ((c.count[i] as number) > most) most = c.count[i] as number;
+  const K = most <= 3 ? 3 : most <= 5 ? 5 : 0;
+  return K !== 0 && inSize >= K ? K : 0;
 }
 
 function horizontal3(sd: Uint8Array, rowIn0: number, rowStep: number, rows: number, tmp: Uint8Array, ow: number, start: Int32Array, w: Int32Array): void {
@@ -317,12 +324,13 @@ export function resampleRgb(src: RgbImage, plan: ResamplePlan, out?: RgbImage): 
   const hc = coefficients(box.width, rw, vx0, ow);
   const vc = coefficients(box.height, rh, window.y, oh);
   // Unrolled paths need every output to have exactly ksize taps inside the box.
-  const vPadded = box.height >= vc.ksize && (vc.ksize === 3 || vc.ksize === 5) ? padCoefficients(vc, box.height) : undefined;
+  const vK = unrollWidth(vc, box.height);
+  const vPadded = vK === 0 ? undefined : padCoefficients(vc, box.height, vK);
   // Source rows (relative to the box) the vertical pass reads.
   let rowFirst = box.height;
   let rowLast = 0;
   for (let i = 0; i < oh; i++) {
-    const c = vPadded !== undefined ? vc.ksize : (vc.count[i] as number);
+    const c = vPadded !== undefined ? vK : (vc.count[i] as number);
     if (c === 0 || (vc.count[i] as number) === 0) continue;
     const s = vPadded !== undefined ? (vPadded.start[i] as number) / 3 : (vc.start[i] as number);
     if (s < rowFirst) rowFirst = s;
@@ -334,16 +342,16 @@ export function resampleRgb(src: RgbImage, plan: ResamplePlan, out?: RgbImage): 
   // order of vx0..vx0+ow-1).
   const rowIn0 = ((box.y + rowFirst) * src.width + box.x) * 3;
   const rowStep = src.width * 3;
-  const K = hc.ksize;
-  if (box.width >= K && (K === 3 || K === 5)) {
-    const padded = padCoefficients(hc, box.width);
+  const K = unrollWidth(hc, box.width);
+  if (K !== 0) {
+    const padded = padCoefficients(hc, box.width, K);
     if (K === 3) horizontal3(src.data, rowIn0, rowStep, rows, tmp, ow, padded.start, padded.weights);
     else horizontal5(src.data, rowIn0, rowStep, rows, tmp, ow, padded.start, padded.weights);
   } else {
     horizontalAny(src.data, rowIn0, rowStep, rows, tmp, ow, hc);
   }
   if (vPadded !== undefined && !vc.count.some((c) => c === 0) && !hc.count.some((c) => c === 0)) {
-    verticalUnrolled(tmp, rowFirst, dst, ow, oh, vc.ksize, vPadded.start, vPadded.weights, mirror);
+    verticalUnrolled(tmp, rowFirst, dst, ow, oh, vK, vPadded.start, vPadded.weights, mirror);
   } else {
     verticalPass(tmp, rowFirst, dst, ow, oh, vc, hc, mirror);
   }
