@@ -146,7 +146,7 @@ export async function runTrainBench(options: TrainBenchOptions = {}): Promise<Tr
       log(`step ${s + 1} loss ${values.total.toFixed(4)} ms ${ms.toFixed(0)}`);
     }
   } catch (err) {
-    if (err instanceof WebAssembly.RuntimeError) {
+    if (err instanceof Error && err.name === 'RuntimeError') {
       throw new BackendError(
         selected.name,
         `The ${selected.name} backend failed during a ${configName} step at batch ${batch} (${err.message}); ` +
