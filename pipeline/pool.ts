@@ -116,9 +116,13 @@ export class AugmentPool {
     }
   }
 
-  /** Stop every worker. Idempotent. */
+  /** Stop every worker; resolves once they have exited and their ports are closed. Idempotent. */
   close(): Promise<void> {
-    this.#closing ??= this.#piscina.destroy();
+    this.#closing ??= (async () => {
+      await this.#piscina.destroy();
+      // Port handles close in the event loop's close phase: pass through one before resolving.
+      for (let i = 0; i < 2; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+    })();
     return this.#closing;
   }
 

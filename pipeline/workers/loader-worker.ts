@@ -49,7 +49,11 @@ async function run(): Promise<void> {
   let wake: (() => void) | undefined;
   port.on('message', (m: MainMessage) => {
     if (m.type === 'credit') credit += m.n;
-    else closed = true;
+    else {
+      closed = true;
+      // ends a pending pull of the inner pipeline at once (no waiting for the next batch)
+      void pipeline.close();
+    }
     wake?.();
   });
   try {

@@ -71,29 +71,32 @@ t.test('a consumer 10x slower than the producer keeps every stage within its bou
   t.ok(growthMB < 100, `RSS grew ${growthMB.toFixed(1)} MB over ${count} samples (flat)`);
 });
 
-t.test('breaking out of the loop closes the shard files, the workers and every timer', async (t) => {
+t.test('breaking out of the loop closes the shard files, the workers, the loader thread and every timer', async (t) => {
   const dir = t.testdir({});
   const writer = new ShardWriter({ pattern: join(dir, 's-%06d.tar'), maxCount: 100 });
   for (let i = 0; i < 300; i++) await writer.write({ __key__: `k${i}`, files: { jpg: Buffer.alloc(500, i), txt: `caption ${i}` } });
   await writer.close();
-  const before = resourceCounts();
-  const p = createPipeline({
-    shards: join(dir, 's-{000000..000002}.tar'),
-    workerFile: STAND_IN_WORKER,
-    imageSize: 8,
-    contextLength: 8,
-    batchSize: 10,
-    workers: 2,
-  });
-  let n = 0;
-  for await (const batch of p) {
-    n += batch.size;
-    if (n >= 20) break;
+  for (const loaderThread of [false, true]) {
+    const before = resourceCounts();
+    const p = createPipeline({
+      shards: join(dir, 's-{000000..000002}.tar'),
+      workerFile: STAND_IN_WORKER,
+      imageSize: 8,
+      contextLength: 8,
+      batchSize: 10,
+      workers: 2,
+      loaderThread,
+    });
+    let n = 0;
+    for await (const batch of p) {
+      n += batch.size;
+      if (n >= 20) break;
+    }
+    t.equal(n, 20);
+    t.equal(p.threadCount, 0, `no live worker threads (loaderThread ${loaderThread})`);
+    await p.close(); // idempotent
+    t.same(leftOver(before), {}, `no open files, ports or timers left (loaderThread ${loaderThread})`);
   }
-  t.equal(n, 20);
-  t.equal(p.threadCount, 0, 'no live worker threads');
-  await p.close(); // idempotent
-  t.same(leftOver(before), {}, 'no open files, ports or timers left');
 });
 
 t.test('an AbortSignal stops a waiting consumer with the abort reason and tears everything down', async (t) => {
