@@ -5,7 +5,7 @@
  *
  * The demo is a list of small steps ({@link demoSteps}) over one shared state. After the
  * data steps it trains the `tiny` model twice on the same pairs - the CLIP baseline and
- * DeCLIP - within a wall-clock budget (13 minutes by default, for a 2-core CPU), evaluates
+ * DeCLIP - within a wall-clock budget (11 minutes by default, so that the whole demo stays within 15 on a 2-core CPU), evaluates
  * both on the held-out shards (zero-shot with a template ensemble, retrieval, linear
  * probe) and writes `report.md` with comparison plots in the output folder.
  *
@@ -55,7 +55,7 @@ export interface DemoOptions {
   readonly batch?: number;
   /** Modes to train, in order (the CLIP baseline and DeCLIP on the same pairs). Default both. */
   readonly modes?: readonly ('clip' | 'declip')[];
-  /** Wall-clock budget of the whole demo in minutes: a run still going at its share stops (checkpointed) and is evaluated. Default 13. */
+  /** Wall-clock budget of the whole demo in minutes: a run still going at its share stops (checkpointed) and is evaluated. Default 11 (with data and evaluation, within 15 minutes on a loaded 2-core CPU). */
   readonly budgetMinutes?: number;
   /** Training config (preset name or object) the runs start from. Default the `tiny` preset. */
   readonly trainConfig?: TrainConfigInput;
@@ -72,7 +72,7 @@ export const demoDefaults = Object.freeze({
   force: false,
   steps: 0,
   batch: 32,
-  budgetMinutes: 13,
+  budgetMinutes: 11,
 });
 
 type ResolvedDemoOptions = { readonly [K in keyof typeof demoDefaults]: (typeof demoDefaults)[K] extends boolean ? boolean : (typeof demoDefaults)[K] extends number ? number : string } & {
@@ -278,9 +278,9 @@ export const trainStep: DemoStep = {
         checkpointEvery: 0,
         data: { ...(base.data ?? {}), shards: [...found.shardUrls] },
       });
-      // Share what is left of the budget between the runs still to go, keeping a minute each for evaluation.
+      // Share what is left of the budget between the runs still to go, keeping 90 s each for evaluation.
       const left = o.modes.length - i;
-      const shareMs = Math.max(20_000, (budgetMs - (performance.now() - state.startedAt) - 60_000 * left) / left);
+      const shareMs = Math.max(20_000, (budgetMs - (performance.now() - state.startedAt) - 90_000 * left) / left);
       log(`training ${mode} (${config.modelName}, ${config.steps} steps of ${config.batch}; time share ${(shareMs / 60_000).toFixed(1)} min) in ${dir}`);
       const started = performance.now();
       const stderr = state.stderr as NodeJS.WriteStream;
