@@ -126,7 +126,7 @@ function smallBoxLine(data: Uint8Array, start: number, n: number, step: number, 
     let r2 = n > 2 ? (data[start + 2 * step] as number) : (data[end] as number);
     let ahead = start + 3 * step;
     for (let p = start; p <= end; p += step) {
-      data[p] = ((c * k0 + (l1 + r1) * k1 + (l2 + r2) * k2 + 8388608) * INV24) | 0;
+      data[p] = (Math.imul(c, k0) + Math.imul(l1 + r1, k1) + Math.imul(l2 + r2, k2) + 8388608) >>> 24;
       l2 = l1;
       l1 = c;
       c = r1;
@@ -150,9 +150,9 @@ function smallBoxRow(data: Uint8Array, start: number, n: number, k0: number, k1:
     let aR2 = data[p2] as number, bR2 = data[p2 + 1] as number, cR2 = data[p2 + 2] as number;
     let ahead = start + 9;
     for (let p = start; p <= end; p += 3, ahead += 3) {
-      data[p] = ((aC * k0 + (aL1 + aR1) * k1 + (aL2 + aR2) * k2 + 8388608) * INV24) | 0;
-      data[p + 1] = ((bC * k0 + (bL1 + bR1) * k1 + (bL2 + bR2) * k2 + 8388608) * INV24) | 0;
-      data[p + 2] = ((cC * k0 + (cL1 + cR1) * k1 + (cL2 + cR2) * k2 + 8388608) * INV24) | 0;
+      data[p] = (Math.imul(aC, k0) + Math.imul(aL1 + aR1, k1) + Math.imul(aL2 + aR2, k2) + 8388608) >>> 24;
+      data[p + 1] = (Math.imul(bC, k0) + Math.imul(bL1 + bR1, k1) + Math.imul(bL2 + bR2, k2) + 8388608) >>> 24;
+      data[p + 2] = (Math.imul(cC, k0) + Math.imul(cL1 + cR1, k1) + Math.imul(cL2 + cR2, k2) + 8388608) >>> 24;
       aL2 = aL1; bL2 = bL1; cL2 = cL1;
       aL1 = aC; bL1 = bC; cL1 = cC;
       aC = aR1; bC = bR1; cC = cR1;
