@@ -68,7 +68,11 @@ export interface PipelineOptions {
    * thread for long stretches (tfjs training steps). Default false.
    */
   readonly loaderThread?: boolean;
-  /** Stops the pipeline; a pending pull rejects with the signal's reason. */
+  /**
+   * Stops the pipeline; a pending pull rejects with the signal's reason at once, while the
+   * threads wind down. `await pipeline.close()` (or `await using`) after an abort resolves
+   * once nothing of the pipeline is left.
+   */
   readonly signal?: AbortSignal;
 }
 

@@ -38,7 +38,12 @@ export interface DeclipPipeline extends AsyncIterable<DeclipBatch> {
   metrics(): MetricsSnapshot;
   /** Live augmentation threads (0 once closed). */
   readonly threadCount: number;
-  /** Stop reading, close the shard files and the worker threads. Idempotent. */
+  /**
+   * Stop reading, close the shard files and the worker threads; resolves once every thread
+   * has exited (no file, thread, message port or timer of the pipeline is left). Also the
+   * way to finish after an abort: the `signal` rejects a waiting pull at once, and
+   * `await close()` then completes the teardown. Idempotent.
+   */
   close(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }

@@ -13,6 +13,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import type { Worker } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { WorkerError } from '../core/errors.js';
 import { runningFromSources } from '../core/package-info.js';
@@ -73,6 +74,12 @@ export function resolvePoolOptions(options: AugmentPoolOptions): ResolvedPoolOpt
 export class AugmentPool {
   readonly options: ResolvedPoolOptions;
   readonly #piscina: Piscina<AugmentTask, AugmentResult>;
+  /**
+   * Every worker thread seen and not yet exited, with the promise of its 'exit'. Piscina's
+   * `destroy()` only waits for the threads still in its pool; a thread it dropped earlier
+   * (after a crash) is not waited for, and its message port stays open until it has exited.
+   */
+  readonly #live = new Map<Worker, Promise<void>>();
   #closing: Promise<void> | undefined;
 
   constructor(options: AugmentPoolOptions) {
@@ -91,6 +98,25 @@ export class AugmentPool {
     });
     // A crashed worker surfaces as a rejected run(); keep the emitter from throwing.
     this.#piscina.on('error', () => {});
+    this.#piscina.on('workerCreate', () => this.#track());
+    this.#track();
+  }
+
+  /** Record the pool's current threads, so that {@link close} can wait for each one's exit. */
+  #track(): void {
+    for (const worker of this.#piscina.threads) {
+      // threadId is -1 once a thread has exited
+      if (this.#live.has(worker) || worker.threadId < 0) continue;
+      this.#live.set(
+        worker,
+        new Promise<void>((resolve) =>
+          worker.once('exit', () => {
+            this.#live.delete(worker);
+            resolve();
+          }),
+        ),
+      );
+    }
   }
 
   /** Most tasks the pool holds at once. */
@@ -103,25 +129,44 @@ export class AugmentPool {
     return this.#piscina.threads.length;
   }
 
-  /** Run one task; its `data` buffer is transferred (detached here). */
+  /**
+   * Run one task; its `data` buffer is transferred (detached here).
+   *
+   * `signal` rejects the returned promise at once with the signal's reason. The task itself
+   * is not cut short: its thread finishes it (the result is dropped) or is stopped by
+   * {@link close}. (Handing the signal to piscina would terminate the thread and start a
+   * replacement, and piscina's `destroy()` does not wait for a thread it dropped that way:
+   * its message port could outlive `close()`.)
+   */
   async run(task: AugmentTask, signal?: AbortSignal): Promise<AugmentResult> {
     if (this.#closing !== undefined) throw new WorkerError('the augmentation pool is closed');
-    try {
-      return await this.#piscina.run(task, { transferList: [task.data], signal: signal ?? null });
-    } catch (err) {
-      if (signal?.aborted === true) throw err;
+    signal?.throwIfAborted();
+    const running = this.#piscina.run(task, { transferList: [task.data] }).catch((err: unknown) => {
       throw new WorkerError(`augmentation task ${task.seq} failed: ${err instanceof Error ? err.message : String(err)}`, {
         cause: err,
       });
-    }
+    });
+    this.#track();
+    if (signal === undefined) return running;
+    return new Promise<AugmentResult>((resolve, reject) => {
+      const onAbort = (): void => reject(signal.reason);
+      signal.addEventListener('abort', onAbort, { once: true });
+      void running.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+    });
   }
 
-  /** Stop every worker; resolves once they have exited and their ports are closed. Idempotent. */
+  /**
+   * Stop every worker (a task still running is cut short and its promise rejects); resolves
+   * once every thread the pool started has emitted 'exit', so no thread or message port of
+   * the pool is left. Idempotent.
+   */
   close(): Promise<void> {
     this.#closing ??= (async () => {
+      this.#track();
       await this.#piscina.destroy();
-      // Port handles close in the event loop's close phase: pass through one before resolving.
-      for (let i = 0; i < 2; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+      // A thread's own ports are unref'd before its 'exit' is emitted; piscina closed its side
+      // of each thread's task channel together with the terminate() call.
+      await Promise.all(this.#live.values());
     })();
     return this.#closing;
   }

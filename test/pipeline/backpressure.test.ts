@@ -3,6 +3,8 @@ import t from 'tap';
 import { ShardWriter } from '../../datasets/writer/index.js';
 import { createPipeline } from '../../pipeline/pipeline.js';
 import { samplesInPipelineBound } from '../../pipeline/options.js';
+import { AugmentPool } from '../../pipeline/pool.js';
+import { packTask } from '../../pipeline/task.js';
 import { fakeSource, STAND_IN_WORKER } from './helpers.js';
 
 /** Busy-wait: a consumer that keeps the main thread, as a training step does. */
@@ -114,4 +116,49 @@ t.test('an AbortSignal stops a waiting consumer with the abort reason and tears 
   t.equal(p.threadCount, 0);
   t.ok(src.read() < 1000, `reading stopped early (${src.read()} samples read)`);
   t.same(leftOver(before), {}, 'no open files, ports or timers left');
+});
+
+/** `Atomics.waitAsync` (Node >= 16; not in the ES2023 lib typings). */
+const waitAsync = (Atomics as unknown as {
+  waitAsync(array: Int32Array, index: number, value: number): { async: boolean; value: Promise<string> | string };
+}).waitAsync;
+
+t.test('after an abort of running tasks, close() resolves only once their threads have exited', async (t) => {
+  // Each task marks that it started, then keeps its thread in native calls that terminate()
+  // cannot interrupt (as a stuck decoder would): its thread exits only at the end of the
+  // current call, so a close() that does not wait for the 'exit' leaves its ports behind.
+  const dir = t.testdir({
+    'blocking-worker.mjs': [
+      "import { execFileSync } from 'node:child_process';",
+      "import { workerData } from 'piscina';",
+      'export function augment() {',
+      '  const started = new Int32Array(workerData.extra.started);',
+      '  Atomics.add(started, 0, 1);',
+      '  Atomics.notify(started, 0);',
+      "  for (;;) execFileSync('sleep', ['0.5']);",
+      '}',
+      '',
+    ].join('\n'),
+  });
+  const started = new Int32Array(new SharedArrayBuffer(4));
+  const before = resourceCounts();
+  const pool = new AugmentPool({
+    workers: 2,
+    tasksPerWorker: 1,
+    filename: join(dir, 'blocking-worker.mjs'),
+    init: { imageSize: 8, contextLength: 8, extra: { started: started.buffer } },
+  });
+  const ac = new AbortController();
+  const runs = [0, 1].map((seq) =>
+    pool.run(packTask([{ sample: { __key__: `k${seq}`, __url__: 'mem://a.tar', files: { txt: Buffer.from('a caption') } }, epoch: 0, index: seq }], seq, 1), ac.signal),
+  );
+  for (let n = Atomics.load(started, 0); n < 2; n = Atomics.load(started, 0)) {
+    const w = waitAsync(started, 0, n);
+    if (w.async) await w.value;
+  }
+  ac.abort(new Error('stop now'));
+  for (const run of runs) await t.rejects(run, { message: 'stop now' });
+  await pool.close();
+  t.equal(pool.threadCount, 0);
+  t.same(leftOver(before), {}, 'the aborted threads have exited and their ports are closed');
 });
