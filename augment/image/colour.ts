@@ -49,7 +49,11 @@ export function adjustBrightness(image: RgbImage, factor: number): void {
 export function meanLuma(image: RgbImage, inLut: Uint8Array = IDENTITY_LUT): number {
   const d = image.data;
   let sum = 0;
-  for (let i = 0; i < d.length; i += 3) sum += luma(inLut[d[i] as number] as number, inLut[d[i + 1] as number] as number, inLut[d[i + 2] as number] as number);
+  if (inLut === IDENTITY_LUT) {
+    for (let i = 0; i < d.length; i += 3) sum += ((d[i] as number) * 19595 + (d[i + 1] as number) * 38470 + (d[i + 2] as number) * 7471 + 0x8000) >>> 16;
+  } else {
+    for (let i = 0; i < d.length; i += 3) sum += luma(inLut[d[i] as number] as number, inLut[d[i + 1] as number] as number, inLut[d[i + 2] as number] as number);
+  }
   const n = image.width * image.height;
   return n === 0 ? 0 : Math.trunc(sum / n + 0.5);
 }

@@ -297,6 +297,7 @@ export function compileImageTransform(spec: ImageTransformSpec | unknown, name =
     return view;
   };
   const plan = (width: number, height: number, rng: Rng): ViewPlan => planView(ops, width, height, rng);
+  let viewScratch: RgbImage | undefined;
   return {
     ops,
     outputSize,
@@ -305,7 +306,12 @@ export function compileImageTransform(spec: ImageTransformSpec | unknown, name =
     apply: (image, rng) => run(image, plan(image.width, image.height, rng)),
     applyInto(image, rng, out, offset) {
       const p = plan(image.width, image.height, rng);
-      const view = resampleRgb(image, p.geometry);
+      // The 8-bit view is scratch (only its normalised copy leaves): reuse one buffer per size.
+      const { width: vw, height: vh } = p.geometry.window;
+      if (viewScratch === undefined || viewScratch.width !== vw || viewScratch.height !== vh) {
+        viewScratch = { width: vw, height: vh, data: new Uint8Array(vw * vh * 3) };
+      }
+      const view = resampleRgb(image, p.geometry, viewScratch);
       const pending = runPixelSteps(view, p.pixels);
       // A table op left at the end costs no pass: it folds into the normalisation table.
       normalizeInto(view, pending === undefined ? table : foldIntoTable(table, pending), out, offset);
