@@ -133,6 +133,7 @@ export function hueShift(hueFactor: number): number {
  */
 export function adjustHue(image: RgbImage, hueFactor: number, inLut: Uint8Array = IDENTITY_LUT): void {
   const shift = hueShift(hueFactor);
+  const { hue, sat } = hsvTables();
   const div = divisionTable();
   // Even a zero shift goes through the (lossy) 8-bit HSV round trip, as in torchvision.
   const d = image.data;
@@ -142,30 +143,20 @@ export function adjustHue(image: RgbImage, hueFactor: number, inLut: Uint8Array 
     const b = inLut[d[i + 2] as number] as number;
     const maxc = r > g ? (r > b ? r : b) : g > b ? g : b;
     const minc = r < g ? (r < b ? r : b) : g < b ? g : b;
-    if (maxc === minc) {
-      // grey: h = s = 0, v = max -> unchanged (but mapped through inLut)
-      d[i] = maxc;
-      d[i + 1] = maxc;
-      d[i + 2] = maxc;
-      continue;
-    }
-    // RGB -> HSV (Pillow rgb2hsv; float32 quotients from the table).
-    const cr = maxc - minc;
-    const s = div[(cr << 8) | maxc] as number;
-    let h: number;
-    if (r === maxc) h = f32((div[((maxc - b) << 8) | cr] as number) - (div[((maxc - g) << 8) | cr] as number));
-    else if (g === maxc) h = f32(2 + (div[((maxc - r) << 8) | cr] as number) - (div[((maxc - b) << 8) | cr] as number));
-    else h = f32(4 + (div[((maxc - g) << 8) | cr] as number) - (div[((maxc - r) << 8) | cr] as number));
-    let hh = h / 6 + 1; // in [0.8, 2): fmod(x, 1) is x - 1 exactly for x >= 1
-    if (hh >= 1) hh -= 1;
-    const uh = ((Math.trunc(f32(hh) * 255) + shift) & 255);
-    const us = Math.trunc(s * 255);
+    const us = sat[((maxc - minc) << 8) | maxc] as number;
     if (us === 0) {
+      // grey (h = s = 0) or saturation below one step: v = max for all three
       d[i] = maxc;
       d[i + 1] = maxc;
       d[i + 2] = maxc;
       continue;
     }
+    // RGB -> HSV (Pillow rgb2hsv) through the 8-bit hue table, then the shift.
+    let h: number;
+    if (r === maxc) h = hue[((maxc - b) << 8) | (maxc - g)] as number;
+    else if (g === maxc) h = hue[65536 | ((maxc - r) << 8) | (maxc - b)] as number;
+    else h = hue[131072 | ((maxc - g) << 8) | (maxc - r)] as number;
+    const uh = (h + shift) & 255;
     // HSV -> RGB (Pillow hsv2rgb).
     const sector = hueSector[uh] as number;
     const f = hueFraction[uh] as number;
@@ -183,6 +174,40 @@ export function adjustHue(image: RgbImage, hueFactor: number, inLut: Uint8Array 
       default: d[i] = v; d[i + 1] = p; d[i + 2] = q; break;
     }
   }
+}
+
+let hsv: { hue: Uint8Array; sat: Uint8Array } | undefined;
+
+/**
+ * Pillow's rgb2hsv as 8-bit tables (built once, 256 KiB): `sat[(max - min) << 8 | max]`
+ * is the 8-bit saturation, and the 8-bit hue of a pixel whose maximum is red, green or
+ * blue (`k` = 0, 1, 2, checked in that order) is `hue[k << 16 | x << 8 | y]` with
+ * (x, y) = (max - b, max - g), (max - r, max - b), (max - g, max - r): the hue formula
+ * depends on the pixel only through these two distances (max - min is the larger one).
+ * Every entry is computed with Pillow's float32 steps.
+ */
+function hsvTables(): { hue: Uint8Array; sat: Uint8Array } {
+  if (hsv !== undefined) return hsv;
+  const div = divisionTable();
+  const hue = new Uint8Array(3 << 16);
+  const sat = new Uint8Array(65536);
+  for (let maxc = 1; maxc < 256; maxc++) for (let cr = 1; cr <= maxc; cr++) sat[(cr << 8) | maxc] = Math.trunc((div[(cr << 8) | maxc] as number) * 255);
+  for (let x = 0; x < 256; x++) {
+    for (let y = 0; y < 256; y++) {
+      const cr = x > y ? x : y;
+      if (cr === 0) continue;
+      const a = div[(x << 8) | cr] as number;
+      const c = div[(y << 8) | cr] as number;
+      const hs = [f32(a - c), f32(2 + a - c), f32(4 + a - c)];
+      for (let k = 0; k < 3; k++) {
+        let hh = (hs[k] as number) / 6 + 1; // in [0.8, 2): fmod(x, 1) is x - 1 exactly for x >= 1
+        if (hh >= 1) hh -= 1;
+        hue[(k << 16) | (x << 8) | y] = Math.trunc(f32(hh) * 255) & 255;
+      }
+    }
+  }
+  hsv = { hue, sat };
+  return hsv;
 }
 
 /** Pillow's hsv2rgb sector `floor(h * 6 / 255)` and float32 fraction per 8-bit hue. */
