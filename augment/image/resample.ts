@@ -169,9 +169,9 @@ function horizontal3(sd: Uint8Array, rowIn0: number, rowStep: number, rows: numb
       const p = rowIn + (start[i] as number);
       const kb = i * 3;
       const w0 = w[kb] as number, w1 = w[kb + 1] as number, w2 = w[kb + 2] as number;
-      tmp[o] = clip8((HALF + (sd[p] as number) * w0 + (sd[p + 3] as number) * w1 + (sd[p + 6] as number) * w2) >> PRECISION_BITS);
-      tmp[o + 1] = clip8((HALF + (sd[p + 1] as number) * w0 + (sd[p + 4] as number) * w1 + (sd[p + 7] as number) * w2) >> PRECISION_BITS);
-      tmp[o + 2] = clip8((HALF + (sd[p + 2] as number) * w0 + (sd[p + 5] as number) * w1 + (sd[p + 8] as number) * w2) >> PRECISION_BITS);
+      tmp[o] = (HALF + (sd[p] as number) * w0 + (sd[p + 3] as number) * w1 + (sd[p + 6] as number) * w2) >> PRECISION_BITS;
+      tmp[o + 1] = (HALF + (sd[p + 1] as number) * w0 + (sd[p + 4] as number) * w1 + (sd[p + 7] as number) * w2) >> PRECISION_BITS;
+      tmp[o + 2] = (HALF + (sd[p + 2] as number) * w0 + (sd[p + 5] as number) * w1 + (sd[p + 8] as number) * w2) >> PRECISION_BITS;
     }
   }
 }
@@ -183,9 +183,9 @@ function horizontal5(sd: Uint8Array, rowIn0: number, rowStep: number, rows: numb
       const p = rowIn + (start[i] as number);
       const kb = i * 5;
       const w0 = w[kb] as number, w1 = w[kb + 1] as number, w2 = w[kb + 2] as number, w3 = w[kb + 3] as number, w4 = w[kb + 4] as number;
-      tmp[o] = clip8((HALF + (sd[p] as number) * w0 + (sd[p + 3] as number) * w1 + (sd[p + 6] as number) * w2 + (sd[p + 9] as number) * w3 + (sd[p + 12] as number) * w4) >> PRECISION_BITS);
-      tmp[o + 1] = clip8((HALF + (sd[p + 1] as number) * w0 + (sd[p + 4] as number) * w1 + (sd[p + 7] as number) * w2 + (sd[p + 10] as number) * w3 + (sd[p + 13] as number) * w4) >> PRECISION_BITS);
-      tmp[o + 2] = clip8((HALF + (sd[p + 2] as number) * w0 + (sd[p + 5] as number) * w1 + (sd[p + 8] as number) * w2 + (sd[p + 11] as number) * w3 + (sd[p + 14] as number) * w4) >> PRECISION_BITS);
+      tmp[o] = (HALF + (sd[p] as number) * w0 + (sd[p + 3] as number) * w1 + (sd[p + 6] as number) * w2 + (sd[p + 9] as number) * w3 + (sd[p + 12] as number) * w4) >> PRECISION_BITS;
+      tmp[o + 1] = (HALF + (sd[p + 1] as number) * w0 + (sd[p + 4] as number) * w1 + (sd[p + 7] as number) * w2 + (sd[p + 10] as number) * w3 + (sd[p + 13] as number) * w4) >> PRECISION_BITS;
+      tmp[o + 2] = (HALF + (sd[p + 2] as number) * w0 + (sd[p + 5] as number) * w1 + (sd[p + 8] as number) * w2 + (sd[p + 11] as number) * w3 + (sd[p + 14] as number) * w4) >> PRECISION_BITS;
     }
   }
 }
@@ -214,6 +214,11 @@ function horizontalAny(sd: Uint8Array, rowIn0: number, rowStep: number, rows: nu
   }
 }
 
+/*
+ * The unrolled passes need no clamp: bilinear weights are >= 0 and each output's rounded
+ * weights sum to at most 2^22 + K/2, so a sum is at most 255 * (2^22 + 2.5) + 2^21 < 256 * 2^22.
+ */
+
 /** Vertical pass with `K` (3 or 5) padded taps per output row, no accumulator row. */
 function verticalUnrolled(tmp: Uint8Array, rowFirst: number, dst: Uint8Array, ow: number, oh: number, K: number, start: Int32Array, w: Int32Array, mirror: boolean): void {
   const stride = ow * 3;
@@ -228,18 +233,18 @@ function verticalUnrolled(tmp: Uint8Array, rowFirst: number, dst: Uint8Array, ow
     const step = mirror ? -3 : 3;
     if (K === 3) {
       for (let j = 0; j < stride; j += 3, o += step) {
-        dst[o] = clip8((HALF + (tmp[t0 + j] as number) * w0 + (tmp[t1 + j] as number) * w1 + (tmp[t2 + j] as number) * w2) >> PRECISION_BITS);
-        dst[o + 1] = clip8((HALF + (tmp[t0 + j + 1] as number) * w0 + (tmp[t1 + j + 1] as number) * w1 + (tmp[t2 + j + 1] as number) * w2) >> PRECISION_BITS);
-        dst[o + 2] = clip8((HALF + (tmp[t0 + j + 2] as number) * w0 + (tmp[t1 + j + 2] as number) * w1 + (tmp[t2 + j + 2] as number) * w2) >> PRECISION_BITS);
+        dst[o] = (HALF + (tmp[t0 + j] as number) * w0 + (tmp[t1 + j] as number) * w1 + (tmp[t2 + j] as number) * w2) >> PRECISION_BITS;
+        dst[o + 1] = (HALF + (tmp[t0 + j + 1] as number) * w0 + (tmp[t1 + j + 1] as number) * w1 + (tmp[t2 + j + 1] as number) * w2) >> PRECISION_BITS;
+        dst[o + 2] = (HALF + (tmp[t0 + j + 2] as number) * w0 + (tmp[t1 + j + 2] as number) * w1 + (tmp[t2 + j + 2] as number) * w2) >> PRECISION_BITS;
       }
     } else {
       const t3 = t2 + stride;
       const t4 = t3 + stride;
       const w3 = w[kb + 3] as number, w4 = w[kb + 4] as number;
       for (let j = 0; j < stride; j += 3, o += step) {
-        dst[o] = clip8((HALF + (tmp[t0 + j] as number) * w0 + (tmp[t1 + j] as number) * w1 + (tmp[t2 + j] as number) * w2 + (tmp[t3 + j] as number) * w3 + (tmp[t4 + j] as number) * w4) >> PRECISION_BITS);
-        dst[o + 1] = clip8((HALF + (tmp[t0 + j + 1] as number) * w0 + (tmp[t1 + j + 1] as number) * w1 + (tmp[t2 + j + 1] as number) * w2 + (tmp[t3 + j + 1] as number) * w3 + (tmp[t4 + j + 1] as number) * w4) >> PRECISION_BITS);
-        dst[o + 2] = clip8((HALF + (tmp[t0 + j + 2] as number) * w0 + (tmp[t1 + j + 2] as number) * w1 + (tmp[t2 + j + 2] as number) * w2 + (tmp[t3 + j + 2] as number) * w3 + (tmp[t4 + j + 2] as number) * w4) >> PRECISION_BITS);
+        dst[o] = (HALF + (tmp[t0 + j] as number) * w0 + (tmp[t1 + j] as number) * w1 + (tmp[t2 + j] as number) * w2 + (tmp[t3 + j] as number) * w3 + (tmp[t4 + j] as number) * w4) >> PRECISION_BITS;
+        dst[o + 1] = (HALF + (tmp[t0 + j + 1] as number) * w0 + (tmp[t1 + j + 1] as number) * w1 + (tmp[t2 + j + 1] as number) * w2 + (tmp[t3 + j + 1] as number) * w3 + (tmp[t4 + j + 1] as number) * w4) >> PRECISION_BITS;
+        dst[o + 2] = (HALF + (tmp[t0 + j + 2] as number) * w0 + (tmp[t1 + j + 2] as number) * w1 + (tmp[t2 + j + 2] as number) * w2 + (tmp[t3 + j + 2] as number) * w3 + (tmp[t4 + j + 2] as number) * w4) >> PRECISION_BITS;
       }
     }
   }
