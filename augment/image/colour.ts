@@ -103,17 +103,22 @@ export function solarizeLut(threshold: number): Uint8Array {
 export function adjustSaturation(image: RgbImage, factor: number, inLut: Uint8Array = IDENTITY_LUT): void {
   const d = image.data;
   const alpha = f32(factor);
+  // scaled[255 + k] = float32(alpha * k) for k in [-255, 255]; the float32 sum with the
+  // grey level is then truncated (|0) after the clamp, as Pillow's blend does.
+  const scaled = new Float64Array(511);
+  for (let k = -255; k <= 255; k++) scaled[255 + k] = f32(alpha * k);
   for (let i = 0; i < d.length; i += 3) {
     const r = inLut[d[i] as number] as number;
     const g = inLut[d[i + 1] as number] as number;
     const b = inLut[d[i + 2] as number] as number;
-    const l = luma(r, g, b);
-    let t = f32(l + f32(alpha * (r - l)));
-    d[i] = t <= 0 ? 0 : t >= 255 ? 255 : t;
-    t = f32(l + f32(alpha * (g - l)));
-    d[i + 1] = t <= 0 ? 0 : t >= 255 ? 255 : t;
-    t = f32(l + f32(alpha * (b - l)));
-    d[i + 2] = t <= 0 ? 0 : t >= 255 ? 255 : t;
+    const l = (r * 19595 + g * 38470 + b * 7471 + 0x8000) >>> 16;
+    const o = 255 - l;
+    let t = f32(l + (scaled[o + r] as number));
+    d[i] = t <= 0 ? 0 : t >= 255 ? 255 : t | 0;
+    t = f32(l + (scaled[o + g] as number));
+    d[i + 1] = t <= 0 ? 0 : t >= 255 ? 255 : t | 0;
+    t = f32(l + (scaled[o + b] as number));
+    d[i + 2] = t <= 0 ? 0 : t >= 255 ? 255 : t | 0;
   }
 }
 
