@@ -3,6 +3,7 @@ import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { runDemo } from '../../cli/demo.js';
+import { MICRO_MODEL } from './micro-model.js';
 
 function capture(): { stream: PassThrough; text: () => string } {
   const stream = new PassThrough();
@@ -26,13 +27,7 @@ t.test('the demo trains both modes on the same pairs, evaluates them and writes 
       steps: 2,
       batch: 8,
       trainConfig: {
-        model: {
-          preset: 'tiny',
-          embedDim: 16,
-          vision: { kind: 'vit', imageSize: 16, patchSize: 8, width: 16, layers: 1, heads: 2 },
-          text: { vocabSize: 300, contextLength: 12, width: 16, layers: 1, heads: 2 },
-          simsiam: { projector: [16, 16, 16], predictorHidden: 8 },
-        },
+        model: MICRO_MODEL,
         loss: { queueSize: 32 },
         data: { workers: 1, shuffleBuffer: 16 },
       },

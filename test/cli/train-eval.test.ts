@@ -7,6 +7,7 @@ import { resolveTrainConfig } from '../../trainer/config.js';
 import { runTraining } from '../../cli/train.js';
 import { classNamesFor, readNameList, runLinearProbeCommand, runRetrievalCommand, runZeroShotCommand, type EvalIO } from '../../cli/eval.js';
 import { ConfigError } from '../../core/errors.js';
+import { MICRO_MODEL } from './micro-model.js';
 
 await selectBackend({ backend: 'cpu', log: () => undefined });
 const dir = t.testdir();
@@ -17,13 +18,7 @@ const testShards = join(dir, 'test-000000.tar');
 const run = join(dir, 'run');
 await runTraining({
   config: resolveTrainConfig({
-    model: {
-      preset: 'tiny',
-      embedDim: 16,
-      vision: { kind: 'vit', imageSize: 16, patchSize: 8, width: 16, layers: 1, heads: 2 },
-      text: { vocabSize: 300, contextLength: 12, width: 16, layers: 1, heads: 2 },
-      simsiam: { projector: [16, 16, 16], predictorHidden: 8 },
-    },
+    model: MICRO_MODEL,
     loss: { queueSize: 32 },
     batch: 8,
     steps: 1,

@@ -9,6 +9,7 @@ import { readMetrics } from '../../trainer/log/metrics.js';
 import { loadCheckpoint } from '../../trainer/checkpoint/checkpoint.js';
 import { runTrainCommand } from '../../cli/train.js';
 import { ConfigError } from '../../core/errors.js';
+import { MICRO_MODEL } from './micro-model.js';
 
 const dir = t.testdir();
 await convertToShards(syntheticSource({ count: 96, seed: 3, imageSize: 32 }), { pattern: join(dir, 'data', 'train-%06d.tar'), maxCount: 48 });
@@ -17,13 +18,7 @@ const configFile = join(dir, 'micro.json');
 await writeFile(
   configFile,
   JSON.stringify({
-    model: {
-      preset: 'tiny',
-      embedDim: 16,
-      vision: { kind: 'vit', imageSize: 16, patchSize: 8, width: 16, layers: 1, heads: 2 },
-      text: { vocabSize: 300, contextLength: 12, width: 16, layers: 1, heads: 2 },
-      simsiam: { projector: [16, 16, 16], predictorHidden: 8 },
-    },
+    model: MICRO_MODEL,
     loss: { queueSize: 64 },
     batch: 8,
     steps: 6,
