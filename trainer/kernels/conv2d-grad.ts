@@ -30,6 +30,26 @@ function matMulWith(kernel: KernelFunc): MatMul {
 const TO_NHWC = [0, 2, 3, 1];
 const TO_NCHW = [0, 3, 1, 2];
 
+/** The channels-last geometry both gradients need: output positions N and filter taps K. */
+function conv2dGeometry(
+  inShapeNHWC: [number, number, number, number],
+  filterShape: [number, number, number, number],
+  strides: Conv2DBackpropFilterAttrs['strides'],
+  pad: Conv2DBackpropFilterAttrs['pad'],
+  dimRoundingMode: Conv2DBackpropFilterAttrs['dimRoundingMode'],
+) {
+  const info = backend_util.computeConv2DInfo(inShapeNHWC, filterShape, strides, 1, pad, dimRoundingMode, false, 'channelsLast');
+  const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels } = info;
+  const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
+  return {
+    batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels, kh, kw, sh, sw,
+    top: info.padInfo.top,
+    left: info.padInfo.left,
+    n: batchSize * outHeight * outWidth,
+    k: kh * kw * inChannels,
+  };
+}
+
 /**
  * The replacement-free `Conv2DBackpropFilter`. `batchMatMul` is the (fast) wasm
  * BatchMatMul kernel function to use for the product.
@@ -47,22 +67,8 @@ export function makeConv2DBackpropFilter(batchMatMul: KernelFunc): KernelFunc {
       dy = transposeInfo(backend, dy, TO_NHWC);
       temps.push(x, dy);
     }
-    const info = backend_util.computeConv2DInfo(
-      x.shape as [number, number, number, number],
-      filterShape,
-      strides,
-      1,
-      pad,
-      dimRoundingMode,
-      false,
-      'channelsLast',
-    );
-    const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels } = info;
-    const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
-    const top = info.padInfo.top;
-    const left = info.padInfo.left;
-    const n = batchSize * outHeight * outWidth;
-    const k = kh * kw * inChannels;
+    const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels, kh, kw, sh, sw, top, left, n, k } =
+      conv2dGeometry(x.shape as [number, number, number, number], filterShape, strides, pad, dimRoundingMode);
     const colsT = backend.makeOutput([k, n], 'float32');
     const xv = f32(backend, x);
     const cv = f32(backend, colsT);
@@ -116,22 +122,8 @@ export function makeConv2DBackpropInput(batchMatMul: KernelFunc): KernelFunc {
       dy = transposeInfo(backend, dy, TO_NHWC);
       temps.push(dy);
     }
-    const info = backend_util.computeConv2DInfo(
-      inShapeNHWC,
-      filter.shape as [number, number, number, number],
-      strides,
-      1,
-      pad,
-      dimRoundingMode,
-      false,
-      'channelsLast',
-    );
-    const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels } = info;
-    const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
-    const top = info.padInfo.top;
-    const left = info.padInfo.left;
-    const n = batchSize * outHeight * outWidth;
-    const k = kh * kw * inChannels;
+    const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels, kh, kw, sh, sw, top, left, n, k } =
+      conv2dGeometry(inShapeNHWC, filter.shape as [number, number, number, number], strides, pad, dimRoundingMode);
     const dy2 = reshapeInfo(backend, dy, [n, outChannels]);
     const w2 = reshapeInfo(backend, filter, [k, outChannels]);
     const dcols = matMul(backend, dy2, w2, false, true);
