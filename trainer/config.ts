@@ -129,6 +129,16 @@ export interface TrainConfig {
   readonly maxNonFinite: number;
 }
 
+/** The official recipe (batch 128 per GPU, warm-up 1e-4 -> 1e-3 over 2,500 steps, 65,536-entry NN queue) for the paper-size presets. */
+const PAPER_RECIPE = {
+  batch: 128,
+  steps: 100_000,
+  optimizer: { lr: 1e-3, warmupStartLr: 1e-4, warmupSteps: 2500, weightDecay: 0.1 },
+  loss: { queueSize: 65536 },
+  data: { workers: 8, prefetch: 4 },
+  checkpointEvery: 1000,
+} as const satisfies Omit<TrainConfigInput, 'model'>;
+
 /** Training presets: a model preset with settings that suit it. */
 export const TRAIN_PRESETS: Readonly<Record<PresetName, TrainConfigInput>> = Object.freeze({
   tiny: {
@@ -145,24 +155,8 @@ export const TRAIN_PRESETS: Readonly<Record<PresetName, TrainConfigInput>> = Obj
     optimizer: { lr: 5e-4, warmupStartLr: 5e-5, warmupSteps: 100, weightDecay: 0.1, clipGradNorm: 1 },
     checkpointEvery: 200,
   },
-  rn50: {
-    model: 'rn50',
-    batch: 128,
-    steps: 100_000,
-    optimizer: { lr: 1e-3, warmupStartLr: 1e-4, warmupSteps: 2500, weightDecay: 0.1 },
-    loss: { queueSize: 65536 },
-    data: { workers: 8, prefetch: 4 },
-    checkpointEvery: 1000,
-  },
-  vitb32: {
-    model: 'vitb32',
-    batch: 128,
-    steps: 100_000,
-    optimizer: { lr: 1e-3, warmupStartLr: 1e-4, warmupSteps: 2500, weightDecay: 0.1 },
-    loss: { queueSize: 65536 },
-    data: { workers: 8, prefetch: 4 },
-    checkpointEvery: 1000,
-  },
+  rn50: { model: 'rn50', ...PAPER_RECIPE },
+  vitb32: { model: 'vitb32', ...PAPER_RECIPE },
 });
 
 function isRecord(x: unknown): x is Record<string, unknown> {
