@@ -17,6 +17,7 @@ import { runningFromSources } from '../core/package-info.js';
 import type { MetricsSnapshot } from './metrics.js';
 import type { PipelineOptions, ResolvedPipelineOptions } from './options.js';
 import type { DeclipPipeline } from './pipeline.js';
+import { pipelineHandle } from './handle.js';
 import { defaultWorkerFile } from './pool.js';
 import type { DeclipBatch } from './types.js';
 
@@ -156,38 +157,20 @@ export function createLoaderPipeline(o: ResolvedPipelineOptions, input: Pipeline
   if (o.signal?.aborted === true) onAbort();
   else o.signal?.addEventListener('abort', onAbort, { once: true });
 
-  let iterated = false;
-  return {
+  return pipelineHandle({
     options: o,
     describe: () => `${describe} -> loader thread`,
     metrics: () => ({ ...metrics, consumerWaitMs: waitMs, stages: { ...metrics.stages, prefetched: { current: ring.length, peak: Math.max(ring.length, metrics.stages.prefetched.peak) } } }),
-    get threadCount() {
-      return exited ? 0 : 1;
+    threadCount: () => (exited ? 0 : 1),
+    next: async () => {
+      if (ring.length > 0) return { value: take(), done: false };
+      if (failure !== undefined) throw failure.error;
+      if (ended) return { value: undefined, done: true };
+      return new Promise<IteratorResult<DeclipBatch>>((resolve, reject) => {
+        waiter = { resolve, reject, since: performance.now() };
+      });
     },
-    close: async () => {
-      o.signal?.removeEventListener('abort', onAbort);
-      await close();
-    },
-    [Symbol.asyncDispose]() {
-      return this.close();
-    },
-    [Symbol.asyncIterator](): AsyncIterator<DeclipBatch> {
-      if (iterated) throw new Error('a DeclipPipeline can be iterated once; create another for another pass');
-      iterated = true;
-      return {
-        next: async () => {
-          if (ring.length > 0) return { value: take(), done: false };
-          if (failure !== undefined) throw failure.error;
-          if (ended) return { value: undefined, done: true };
-          return new Promise<IteratorResult<DeclipBatch>>((resolve, reject) => {
-            waiter = { resolve, reject, since: performance.now() };
-          });
-        },
-        return: async () => {
-          await close();
-          return { value: undefined, done: true };
-        },
-      };
-    },
-  };
+    close: () => close(),
+    onAbort,
+  });
 }

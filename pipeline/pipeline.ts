@@ -18,6 +18,7 @@
  */
 import { finalize } from 'rxjs';
 import { Credit } from './credit.js';
+import { pipelineHandle } from './handle.js';
 import { createLoaderPipeline } from './loader.js';
 import { PipelineMetrics, type MetricsSnapshot } from './metrics.js';
 import { applyErrorPolicy } from './operators/error-policy.js';
@@ -159,31 +160,13 @@ export function createPipeline(options: PipelineOptions): DeclipPipeline {
   if (o.signal?.aborted === true) onAbort();
   else o.signal?.addEventListener('abort', onAbort, { once: true });
 
-  let iterated = false;
-  return {
+  return pipelineHandle({
     options: o,
     describe: () => describePipeline(o),
     metrics: () => metrics.snapshot(),
-    get threadCount() {
-      return pool.threadCount;
-    },
-    close: async () => {
-      o.signal?.removeEventListener('abort', onAbort);
-      await close();
-    },
-    [Symbol.asyncDispose]() {
-      return this.close();
-    },
-    [Symbol.asyncIterator](): AsyncIterator<DeclipBatch> {
-      if (iterated) throw new Error('a DeclipPipeline can be iterated once; create another for another pass');
-      iterated = true;
-      return {
-        next: () => edge.next(),
-        return: async () => {
-          await close();
-          return { value: undefined, done: true };
-        },
-      };
-    },
-  };
+    threadCount: () => pool.threadCount,
+    next: () => edge.next(),
+    close: () => close(),
+    onAbort,
+  });
 }
