@@ -31,8 +31,9 @@ import {
   runPixelStep,
   IMAGENET_MEAN,
   IMAGENET_STD,
+  WasmViewKernels,
 } from '../augment/image/index.js';
-import type { PixelStep, RgbImage } from '../augment/image/index.js';
+import type { CompiledImageTransform, PixelStep, RgbImage } from '../augment/image/index.js';
 
 const SOURCES = [
   'astronaut.png', 'chelsea.png', 'coffee.png', 'rocket.jpg', 'motorcycle_left.png', 'motorcycle_right.png',
@@ -108,34 +109,48 @@ async function main(): Promise<void> {
   };
   log(`${blobs.length} JPEG photos from ${dir} (${(blobs.reduce((s, b) => s + b.length, 0) / blobs.length / 1024).toFixed(0)} KiB on average), ${rounds} rounds, size ${size}, one thread`);
 
-  const transform = compileImageTransform(mocov2Transform({ size }));
+  const jsTransform = compileImageTransform(mocov2Transform({ size }), 'mocov2', { kernels: 'js' });
+  const wasmTransform = compileImageTransform(mocov2Transform({ size }), 'mocov2', { kernels: 'wasm' });
   const S = size * size * 3;
   const B = 64;
   const images1 = new Float32Array(B * S);
   const images2 = new Float32Array(B * S);
-  const views = async (bytes: Buffer, i: number, epoch: number): Promise<void> => {
+  const viewsWith = (transform: CompiledImageTransform) => async (bytes: Buffer, i: number, epoch: number): Promise<void> => {
     const image = await decodeImage(bytes);
     const key = String(i);
     transform.applyInto(image, new Rng(deriveSeed(0, epoch, key, 1)), images1, (i % B) * S);
     transform.applyInto(image, new Rng(deriveSeed(0, epoch, key, 2)), images2, (i % B) * S);
   };
-  for (let i = 0; i < Math.min(16, blobs.length); i++) await views(blobs[i] as Buffer, i, 99); // warm-up (JIT, libvips)
+  const jsViews = viewsWith(jsTransform);
+  const wasmViews = viewsWith(wasmTransform);
+  for (let i = 0; i < Math.min(16, blobs.length); i++) {
+    await jsViews(blobs[i] as Buffer, i, 99); // warm-up (JIT, libvips)
+    await wasmViews(blobs[i] as Buffer, i, 99);
+  }
 
   let t0 = performance.now();
   for (let r = 0; r < rounds; r++) for (const b of blobs) await decodeImage(b);
   const decodeMs = (performance.now() - t0) / (rounds * blobs.length);
 
-  t0 = performance.now();
-  const cpu0 = process.cpuUsage();
-  for (let r = 0; r < rounds; r++) for (let i = 0; i < blobs.length; i++) await views(blobs[i] as Buffer, i, r);
-  const cpu = process.cpuUsage(cpu0);
-  const nodeMs = (performance.now() - t0) / (rounds * blobs.length);
-  const nodeCpuMs = (cpu.user + cpu.system) / 1000 / (rounds * blobs.length);
+  const timeViews = async (views: ReturnType<typeof viewsWith>): Promise<{ ms: number; cpuMs: number }> => {
+    const start = performance.now();
+    const cpu0 = process.cpuUsage();
+    for (let r = 0; r < rounds; r++) for (let i = 0; i < blobs.length; i++) await views(blobs[i] as Buffer, i, r);
+    const cpu = process.cpuUsage(cpu0);
+    return { ms: (performance.now() - start) / (rounds * blobs.length), cpuMs: (cpu.user + cpu.system) / 1000 / (rounds * blobs.length) };
+  };
+  const jsTime = await timeViews(jsViews);
+  const wasmTime = await timeViews(wasmViews);
+  const nodeMs = wasmTime.ms;
+  const nodeCpuMs = wasmTime.cpuMs;
 
-  // Profile: the same work, stage by stage.
+  // Profile: the same work, stage by stage; JavaScript operators one by one, then the wasm kernels (fused as they run).
   const prof: Profile = { decode: 0, plan: 0, resample: 0, normalize: 0, pixel: { brightness: 0, contrast: 0, saturation: 0, hue: 0, grayscale: 0, gaussianBlur: 0, solarize: 0 } };
   const lut = normalizeTable(IMAGENET_MEAN, IMAGENET_STD);
   const scratch: RgbImage = { width: size, height: size, data: new Uint8Array(S) };
+  const kernels = WasmViewKernels.get();
+  const wasmProf: Record<string, number> = {};
+  let wasmPlan = 0;
   for (let r = 0; r < rounds; r++) {
     for (let i = 0; i < blobs.length; i++) {
       let t = performance.now();
@@ -143,7 +158,7 @@ async function main(): Promise<void> {
       prof.decode += performance.now() - t;
       for (const v of [1, 2]) {
         t = performance.now();
-        const plan = transform.plan(image.width, image.height, new Rng(deriveSeed(0, r, String(i), v)));
+        const plan = jsTransform.plan(image.width, image.height, new Rng(deriveSeed(0, r, String(i), v)));
         let t2 = performance.now();
         prof.plan += t2 - t;
         resampleRgb(image, plan.geometry, scratch);
@@ -158,6 +173,14 @@ async function main(): Promise<void> {
         normalizeInto(scratch, lut, v === 1 ? images1 : images2, (i % B) * S);
         prof.normalize += performance.now() - t;
       }
+      for (const v of [1, 2]) {
+        t = performance.now();
+        const plan = wasmTransform.plan(image.width, image.height, new Rng(deriveSeed(0, r, String(i), v)));
+        wasmPlan += performance.now() - t;
+        kernels.profile = wasmProf;
+        kernels.run(image, plan, undefined, lut, v === 1 ? images1 : images2, (i % B) * S);
+        kernels.profile = undefined;
+      }
     }
   }
   const count = rounds * blobs.length;
@@ -170,24 +193,25 @@ async function main(): Promise<void> {
     else log(`python reference failed (${basename(values.python)}): ${res.stderr.trim().split('\n').pop() ?? res.error?.message ?? ''}`);
   }
 
+  const stages = ['decode', 'plan', 'resample', 'brightness', 'contrast', 'saturation', 'hue', 'grayscale', 'gaussianBlur', 'solarize', 'normalize'] as const;
+  const jsStage: Record<string, number> = { decode: prof.decode, plan: prof.plan, resample: prof.resample, normalize: prof.normalize, ...prof.pixel };
+  const wasmStage: Record<string, number> = { decode: prof.decode, plan: wasmPlan, ...wasmProf };
+  const perSample = (m: Record<string, number>): Record<string, number> => Object.fromEntries(stages.map((k) => [k, (m[k] ?? 0) / count]));
   const result = {
     samples: count,
     size,
     nodeMsPerSample: nodeMs,
     nodeCpuMsPerSample: nodeCpuMs,
+    nodeJsMsPerSample: jsTime.ms,
+    nodeJsCpuMsPerSample: jsTime.cpuMs,
     nodeDecodeMsPerSample: decodeMs,
     pythonMsPerSample: python?.msPerSample,
     pythonCpuMsPerSample: python?.cpuMsPerSample,
     pythonDecodeMsPerSample: python?.decodeMsPerSample,
     speedup: python === undefined ? undefined : python.msPerSample / nodeMs,
     cpuSpeedup: python === undefined ? undefined : python.cpuMsPerSample / nodeCpuMs,
-    profileMsPerSample: {
-      decode: prof.decode / count,
-      plan: prof.plan / count,
-      resample: prof.resample / count,
-      ...Object.fromEntries(Object.entries(prof.pixel).map(([k, v]) => [k, v / count])),
-      normalize: prof.normalize / count,
-    },
+    profileMsPerSample: perSample(jsStage),
+    wasmProfileMsPerSample: perSample(wasmStage),
   };
   if (values.json) {
     process.stdout.write(JSON.stringify(result) + '\n');
@@ -196,16 +220,26 @@ async function main(): Promise<void> {
   log('');
   log('per sample (decode + 2 mocov2 views + normalise), ms:');
   log(`                                          wall      cpu   decode alone (wall)`);
-  log(`  node   (sharp decode + declip-ts ops) ${fmt(nodeMs)}  ${fmt(nodeCpuMs)}  ${fmt(decodeMs)}`);
+  log(`  node, wasm SIMD kernels (default)     ${fmt(nodeMs)}  ${fmt(nodeCpuMs)}  ${fmt(decodeMs)}`);
+  log(`  node, JavaScript operators            ${fmt(jsTime.ms)}  ${fmt(jsTime.cpuMs)}  ${fmt(decodeMs)}`);
   if (python !== undefined) {
     log(`  python (PIL + torchvision)            ${fmt(python.msPerSample)}  ${fmt(python.cpuMsPerSample)}  ${fmt(python.decodeMsPerSample)}`);
-    log(`  speed-up python time / node time: ${(python.msPerSample / nodeMs).toFixed(2)}x wall, ${(python.cpuMsPerSample / nodeCpuMs).toFixed(2)}x cpu`);
+    log(`  speed-up python time / node time: ${(python.msPerSample / nodeMs).toFixed(2)}x wall, ${(python.cpuMsPerSample / nodeCpuMs).toFixed(2)}x cpu (JavaScript operators: ${(python.msPerSample / jsTime.ms).toFixed(2)}x wall)`);
   }
   log('');
-  log('profile, ms per sample (both views):');
-  const total = Object.values(result.profileMsPerSample).reduce((s, v) => s + v, 0);
-  for (const [k, v] of Object.entries(result.profileMsPerSample)) log(`  ${k.padEnd(13)} ${fmt(v)}  ${((100 * v) / total).toFixed(1).padStart(5)}%`);
-  log(`  ${'total'.padEnd(13)} ${fmt(total)}`);
+  log('profile, ms per sample (both views); JavaScript ops one at a time vs the wasm kernels as they run');
+  log('(wasm: brightness/contrast/solarize are tables folded into the next op, so their pixel cost shows there):');
+  log(`  ${'stage'.padEnd(13)} ${'js'.padStart(7)} ${'wasm'.padStart(7)}`);
+  let jsTotal = 0;
+  let wasmTotal = 0;
+  for (const k of stages) {
+    const a = result.profileMsPerSample[k] ?? 0;
+    const b = result.wasmProfileMsPerSample[k] ?? 0;
+    jsTotal += a;
+    wasmTotal += b;
+    log(`  ${k.padEnd(13)} ${fmt(a)} ${fmt(b)}`);
+  }
+  log(`  ${'total'.padEnd(13)} ${fmt(jsTotal)} ${fmt(wasmTotal)}`);
 }
 
 await main();

@@ -164,6 +164,20 @@ function smallBoxRow(data: Uint8Array, start: number, n: number, k0: number, k1:
 }
 
 /**
+ * The integer box of Pillow's blur for `sigma`: integer radius, the 24-bit weight `ww`
+ * of the 2r+1 inner values and `fw` of the two just outside; `undefined` when the blur
+ * is the identity (sigma 0).
+ */
+export function boxWeights(sigma: number): { radius: number; ww: number; fw: number } | undefined {
+  const fr = extendedBoxRadius(sigma);
+  if (!(fr > 0)) return undefined;
+  const radius = Math.trunc(fr);
+  const ww = Math.trunc(f32(16777216 / f32(fr * 2 + 1)));
+  const fw = Math.trunc((16777216 - (radius * 2 + 1) * ww) / 2);
+  return { radius, ww, fw };
+}
+
+/**
  * Pillow-exact gaussian blur with standard deviation `sigma` (Pillow's "radius"), in place.
  *
  * @example
@@ -172,11 +186,9 @@ function smallBoxRow(data: Uint8Array, start: number, n: number, k0: number, k1:
  * ```
  */
 export function gaussianBlurInPlace(image: RgbImage, sigma: number): void {
-  const fr = extendedBoxRadius(sigma);
-  if (!(fr > 0)) return;
-  const radius = Math.trunc(fr);
-  const ww = Math.trunc(f32(16777216 / f32(fr * 2 + 1)));
-  const fw = Math.trunc((16777216 - (radius * 2 + 1) * ww) / 2);
+  const box = boxWeights(sigma);
+  if (box === undefined) return;
+  const { radius, ww, fw } = box;
   const { width: w, height: h, data } = image;
   if (w === 0 || h === 0) return;
   if (radius <= 1) {

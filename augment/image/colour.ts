@@ -102,11 +102,9 @@ export function solarizeLut(threshold: number): Uint8Array {
  */
 export function adjustSaturation(image: RgbImage, factor: number, inLut: Uint8Array = IDENTITY_LUT): void {
   const d = image.data;
-  const alpha = f32(factor);
   // scaled[255 + k] = float32(alpha * k) for k in [-255, 255]; the float32 sum with the
   // grey level is then truncated (|0) after the clamp, as Pillow's blend does.
-  const scaled = new Float64Array(511);
-  for (let k = -255; k <= 255; k++) scaled[255 + k] = f32(alpha * k);
+  const scaled = saturationTable(factor);
   for (let i = 0; i < d.length; i += 3) {
     const r = inLut[d[i] as number] as number;
     const g = inLut[d[i + 1] as number] as number;
@@ -120,6 +118,14 @@ export function adjustSaturation(image: RgbImage, factor: number, inLut: Uint8Ar
     t = f32(l + (scaled[o + b] as number));
     d[i + 2] = t <= 0 ? 0 : t >= 255 ? 255 : t | 0;
   }
+}
+
+/** `float32(float32(factor) * k)` at index `255 + k`, k = -255..255: the saturation blend's scaled differences. */
+export function saturationTable(factor: number): Float64Array {
+  const alpha = f32(factor);
+  const scaled = new Float64Array(511);
+  for (let k = -255; k <= 255; k++) scaled[255 + k] = f32(alpha * k);
+  return scaled;
 }
 
 /** The 8-bit hue step torchvision adds: `np.uint8(hueFactor * 255)` (truncation, wrap). */
@@ -191,7 +197,7 @@ let hsv: { hue: Uint8Array; sat: Uint8Array } | undefined;
  * depends on the pixel only through these two distances (max - min is the larger one).
  * Every entry is computed with Pillow's float32 steps.
  */
-function hsvTables(): { hue: Uint8Array; sat: Uint8Array } {
+export function hsvTables(): { hue: Uint8Array; sat: Uint8Array } {
   if (hsv !== undefined) return hsv;
   const div = divisionTable();
   const hue = new Uint8Array(3 << 16);
@@ -216,8 +222,8 @@ function hsvTables(): { hue: Uint8Array; sat: Uint8Array } {
 }
 
 /** Pillow's hsv2rgb sector `floor(h * 6 / 255)` and float32 fraction per 8-bit hue. */
-const hueSector = new Uint8Array(256);
-const hueFraction = new Float32Array(256);
+export const hueSector = new Uint8Array(256);
+export const hueFraction = new Float32Array(256);
 for (let h = 0; h < 256; h++) {
   const h6 = (h * 6) / 255;
   hueSector[h] = Math.floor(h6);
@@ -227,7 +233,7 @@ for (let h = 0; h < 256; h++) {
 let divTable: Float32Array | undefined;
 
 /** `fround(a / b)` for 8-bit `a` and `b` at index `(a << 8) | b` (built once, 256 KiB). */
-function divisionTable(): Float32Array {
+export function divisionTable(): Float32Array {
   if (divTable !== undefined) return divTable;
   const t = new Float32Array(65536);
   for (let a = 0; a < 256; a++) for (let b = 1; b < 256; b++) t[(a << 8) | b] = a / b;

@@ -33,6 +33,7 @@ import type { Rect, ResamplePlan } from './resample.js';
 import { resolveImageTransform } from './spec.js';
 import type { ImageTransformSpec, ResolvedImageOp } from './spec.js';
 import type { RgbImage } from './types.js';
+import { WasmViewKernels, wasmKernelsAvailable } from './wasm/view.js';
 
 /** One pixel operation of a planned view, with its sampled parameter. */
 export type PixelStep =
@@ -284,18 +285,43 @@ function describeOp(op: ResolvedImageOp): string {
  * const view = t.apply(image, new Rng(1)); // 224 x 224 RgbImage
  * ```
  */
-export function compileImageTransform(spec: ImageTransformSpec | unknown, name = 'spec'): CompiledImageTransform {
+export function compileImageTransform(spec: ImageTransformSpec | unknown, name = 'spec', options: CompileImageOptions = {}): CompiledImageTransform {
   const ops = resolveImageTransform(spec, name);
+  const kernels = options.kernels ?? 'auto';
+  if (kernels !== 'auto' && kernels !== 'wasm' && kernels !== 'js') {
+    throw new InvalidOptionError('kernels', `Expected 'auto', 'wasm' or 'js' but received ${JSON.stringify(kernels)}`);
+  }
+  const wasm = kernels === 'wasm' || (kernels === 'auto' && wasmKernelsAvailable()) ? WasmViewKernels.get() : undefined;
+  if (wasm !== undefined) {
+    const compiled = compileWith(ops, (image, plan, out) => wasm.run(image, plan, out));
+    const fixedTable = tableOf(ops);
+    return {
+      ...compiled,
+      applyInto(image, rng, out, offset) {
+        const p = compiled.plan(image.width, image.height, rng);
+        wasm.run(image, p, undefined, fixedTable, out, offset);
+        return { width: p.geometry.window.width, height: p.geometry.window.height };
+      },
+    };
+  }
+  return compileWith(ops, undefined);
+}
+
+function tableOf(ops: readonly ResolvedImageOp[]): Float32Array {
   const last = ops[ops.length - 1];
-  const table = last?.op === 'normalize' ? normalizeTable(last.mean, last.std) : IDENTITY_TABLE;
+  return last?.op === 'normalize' ? normalizeTable(last.mean, last.std) : IDENTITY_TABLE;
+}
+
+function compileWith(ops: readonly ResolvedImageOp[], runFast: ((image: RgbImage, plan: ViewPlan, out?: RgbImage) => RgbImage) | undefined): CompiledImageTransform {
+  const table = tableOf(ops);
   const outputSize = staticOutputSize(ops);
 
-  const run = (image: RgbImage, plan: ViewPlan, out?: RgbImage): RgbImage => {
+  const run = runFast ?? ((image: RgbImage, plan: ViewPlan, out?: RgbImage): RgbImage => {
     const view = resampleRgb(image, plan.geometry, out);
     const pending = runPixelSteps(view, plan.pixels);
     if (pending !== undefined) applyLut(view.data, pending);
     return view;
-  };
+  });
   const plan = (width: number, height: number, rng: Rng): ViewPlan => planView(ops, width, height, rng);
   let viewScratch: RgbImage | undefined;
   return {
@@ -319,6 +345,22 @@ export function compileImageTransform(spec: ImageTransformSpec | unknown, name =
     },
     describe: () => ops.map(describeOp).join(' -> '),
   };
+}
+
+/**
+ * Which implementation runs the pixels of a compiled transform:
+ * - `'wasm'`: the WebAssembly SIMD kernels (augment/image/wasm), byte-identical to the
+ *   JavaScript operators and several times faster; throws `BackendError` when they
+ *   cannot load.
+ * - `'js'`: the JavaScript operators (the reference implementation).
+ * - `'auto'` (default): `'wasm'` when the kernels load in this thread, else `'js'`.
+ */
+export type ImageKernels = 'auto' | 'wasm' | 'js';
+
+/** Options of {@link compileImageTransform}. */
+export interface CompileImageOptions {
+  /** Implementation of the pixel work (default `'auto'`: WebAssembly SIMD when available). */
+  readonly kernels?: ImageKernels;
 }
 
 /** Throws unless the transform's output size is fixed (needed to batch its views). */

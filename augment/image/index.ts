@@ -50,6 +50,8 @@ export {
   type CompiledImageTransform,
   type ViewPlan,
   type PixelStep,
+  type ImageKernels,
+  type CompileImageOptions,
   compileImageTransform,
   expectFixedSize,
   runPixelStep,
@@ -73,3 +75,4 @@ export {
   resizeCenterCrop,
 } from './ops.js';
 export { type ViewTarget, augmentViews, augmentDecodedViews } from './views.js';
+export { WasmViewKernels, wasmKernelsAvailable } from './wasm/view.js';

@@ -38,7 +38,8 @@ const PRECISION_BITS = 22;
 const ONE = 1 << PRECISION_BITS;
 const HALF = 1 << (PRECISION_BITS - 1);
 
-interface Coefficients {
+/** Pillow's resampling coefficients for a run of output indices (shared with the wasm kernels). */
+export interface Coefficients {
   /** First source index per output index. */
   readonly start: Int32Array;
   /** Number of taps per output index (0 outside the resized image). */
@@ -52,7 +53,7 @@ interface Coefficients {
  * Pillow's `precompute_coeffs` for the bilinear filter (support 1), restricted to the
  * output indices `[first, first + n)` of a resize of `inSize` source pixels to `outSize`.
  */
-function coefficients(inSize: number, outSize: number, first: number, n: number): Coefficients {
+export function coefficients(inSize: number, outSize: number, first: number, n: number): Coefficients {
   const scale = inSize / outSize;
   const filterscale = scale < 1 ? 1 : scale;
   const support = filterscale; // bilinear support is 1
