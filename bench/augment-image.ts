@@ -128,7 +128,7 @@ async function main(): Promise<void> {
     await wasmViews(blobs[i] as Buffer, i, 99);
   }
 
-  let t0 = performance.now();
+  const t0 = performance.now();
   for (let r = 0; r < rounds; r++) for (const b of blobs) await decodeImage(b);
   const decodeMs = (performance.now() - t0) / (rounds * blobs.length);
 

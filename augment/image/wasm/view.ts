@@ -19,7 +19,7 @@
 import { readFileSync } from 'node:fs';
 import { BackendError } from '../../../core/errors.js';
 import { boxWeights, gaussianBlurInPlace } from '../blur.js';
-import { brightnessLut, contrastLut, divisionTable, hsvTables, hueFraction, hueSector, hueShift, saturationTable, solarizeLut } from '../colour.js';
+import { brightnessLut, contrastLut, divisionTable, hsvTables, hueFraction, hueSector, hueShift, solarizeLut } from '../colour.js';
 import type { PixelStep, ViewPlan } from '../compile.js';
 import { coefficients } from '../resample.js';
 import type { Coefficients } from '../resample.js';
@@ -45,10 +45,10 @@ interface KernelExports {
   resampleH(src: number, pitch: number, rows: number, dst: number, ow: number, start: number, weights: number, K: number): void;
   resampleV(src: number, stride: number, oh: number, dst: number, start: number, weights: number, K: number): void;
   applyLut(p: number, n: number, lut: number): void;
-  lumaSum(p: number, npix: number, lut: number): number;
-  grayscale(p: number, npix: number, lut: number): void;
-  saturation(p: number, npix: number, lut: number, scaled: number): void;
-  hue(p: number, npix: number, lut: number, shift: number, hueT: number, satT: number, divT: number, sectorT: number, fracT: number): void;
+  lumaSum(p: number, npix: number): number;
+  grayscale(p: number, npix: number): void;
+  saturation(p: number, npix: number, alpha: number): void;
+  hue(p: number, npix: number, shift: number, hueT: number, satT: number, divT: number, fracT: number, shiftT: number): void;
   blurSmall(img: number, w: number, h: number, k0: number, k1: number, k2: number, tmp: number, lineA: number, lineB: number): void;
   normalize(p: number, npix: number, table: number, out: number): void;
 }
@@ -120,7 +120,20 @@ function composeLut(first: Uint8Array | undefined, second: Uint8Array): Uint8Arr
   return out;
 }
 
-const IDENTITY = Uint8Array.from({ length: 256 }, (_, v) => v);
+/**
+ * For each 8-bit hue, the shifts (0 = v, 8 = p, 16 = q, 24 = t) of the R, G and B outputs
+ * in Pillow's hsv2rgb sector switch (colour.ts adjustHue), packed as `r | g << 8 | b << 16`.
+ */
+function sectorShifts(): Uint32Array {
+  const V = 0, P = 8, Q = 16, T = 24;
+  const bySector = [[V, T, P], [Q, V, P], [P, V, T], [P, Q, V], [T, P, V], [V, P, Q], [V, T, P]];
+  const out = new Uint32Array(256);
+  for (let h = 0; h < 256; h++) {
+    const [r, g, b] = bySector[hueSector[h] as number] as [number, number, number];
+    out[h] = r | (g << 8) | (b << 16);
+  }
+  return out;
+}
 
 /**
  * One thread's kernel instance. Get it with {@link WasmViewKernels.get}.
@@ -133,7 +146,7 @@ const IDENTITY = Uint8Array.from({ length: 256 }, (_, v) => v);
  */
 export class WasmViewKernels {
   readonly #x: KernelExports;
-  readonly #tables: { hue: number; sat: number; div: number; sector: number; frac: number; lut: number; scaled: number; norm: number };
+  readonly #tables: { hue: number; sat: number; div: number; shifts: number; frac: number; lut: number; norm: number };
   readonly #dynamic: number;
   /**
    * When set, milliseconds per stage are added to it (`resample` including the copy in,
@@ -155,10 +168,9 @@ export class WasmViewKernels {
       hue: take(3 << 16),
       sat: take(1 << 16),
       div: take(4 << 16),
-      sector: take(256),
+      shifts: take(1024),
       frac: take(1024),
       lut: take(256),
-      scaled: take(511 * 4),
       norm: take(768 * 4),
     };
     this.#dynamic = at;
@@ -168,7 +180,7 @@ export class WasmViewKernels {
     new Uint8Array(mem, this.#tables.hue, hue.length).set(hue);
     new Uint8Array(mem, this.#tables.sat, sat.length).set(sat);
     new Float32Array(mem, this.#tables.div, 65536).set(divisionTable());
-    new Uint8Array(mem, this.#tables.sector, 256).set(hueSector);
+    new Uint32Array(mem, this.#tables.shifts, 256).set(sectorShifts());
     new Float32Array(mem, this.#tables.frac, 256).set(hueFraction);
   }
 
@@ -287,12 +299,6 @@ export class WasmViewKernels {
     this.#x.applyLut(p, n, this.#tables.lut);
   }
 
-  /** Sets the input table of a fused per-pixel kernel (identity when none is pending). */
-  #inLut(pending: Uint8Array | undefined): number {
-    this.#u8(this.#tables.lut, 256).set(pending ?? IDENTITY);
-    return this.#tables.lut;
-  }
-
   /** compile.ts's runPixelSteps on the view at `p`; returns the table still pending. */
   #pixelSteps(p: number, w: number, h: number, steps: readonly PixelStep[], scratch: number, lineA: number, lineB: number): Uint8Array | undefined {
     const x = this.#x;
@@ -306,7 +312,10 @@ export class WasmViewKernels {
           pending = composeLut(pending, brightnessLut(step.factor));
           break;
         case 'contrast': {
-          const sum = x.lumaSum(p, npix, this.#inLut(pending));
+          // Reading through a pending table = applying it first (the table is then spent).
+          if (pending !== undefined) this.#lut(p, npix * 3, pending);
+          pending = undefined;
+          const sum = x.lumaSum(p, npix);
           const mean = npix === 0 ? 0 : Math.trunc(sum / npix + 0.5);
           pending = composeLut(pending, contrastLut(mean, step.factor));
           break;
@@ -314,22 +323,22 @@ export class WasmViewKernels {
         case 'solarize':
           pending = composeLut(pending, solarizeLut(step.threshold));
           break;
-        case 'saturation': {
-          const lut = this.#inLut(pending);
-          new Float32Array(x.memory.buffer, this.#tables.scaled, 511).set(saturationTable(step.factor));
-          x.saturation(p, npix, lut, this.#tables.scaled);
+        case 'saturation':
+          if (pending !== undefined) this.#lut(p, npix * 3, pending);
           pending = undefined;
+          x.saturation(p, npix, Math.fround(step.factor));
           break;
-        }
         case 'hue': {
-          const t = this.#tables;
-          x.hue(p, npix, this.#inLut(pending), hueShift(step.factor), t.hue, t.sat, t.div, t.sector, t.frac);
+          if (pending !== undefined) this.#lut(p, npix * 3, pending);
           pending = undefined;
+          const t = this.#tables;
+          x.hue(p, npix, hueShift(step.factor), t.hue, t.sat, t.div, t.frac, t.shifts);
           break;
         }
         case 'grayscale':
-          x.grayscale(p, npix, this.#inLut(pending));
+          if (pending !== undefined) this.#lut(p, npix * 3, pending);
           pending = undefined;
+          x.grayscale(p, npix);
           break;
         case 'gaussianBlur': {
           if (pending !== undefined) this.#lut(p, npix * 3, pending);

@@ -111,21 +111,56 @@ export function applyLut(p: usize, n: i32, lut: usize): void {
   return (r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16;
 }
 
-/** Sum of Pillow's `L` values of `npix` pixels read through `lut`. */
-export function lumaSum(p: usize, npix: i32, lut: usize): f64 {
+// Four interleaved RGB pixels (12 bytes) -> one channel as u32 lanes, and back.
+const R_OF4 = i8x16(0, -1, -1, -1, 3, -1, -1, -1, 6, -1, -1, -1, 9, -1, -1, -1);
+const G_OF4 = i8x16(1, -1, -1, -1, 4, -1, -1, -1, 7, -1, -1, -1, 10, -1, -1, -1);
+const B_OF4 = i8x16(2, -1, -1, -1, 5, -1, -1, -1, 8, -1, -1, -1, 11, -1, -1, -1);
+const PACK4 = i8x16(0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -1, -1, -1, -1);
+
+@inline function luma4(r: v128, g: v128, b: v128): v128 {
+  const s = i32x4.add(i32x4.add(i32x4.mul(r, i32x4.splat(19595)), i32x4.mul(g, i32x4.splat(38470))), i32x4.add(i32x4.mul(b, i32x4.splat(7471)), i32x4.splat(0x8000)));
+  return i32x4.shr_u(s, 16);
+}
+
+@inline function store4(q: usize, r: v128, g: v128, b: v128): void {
+  // r | g << 8 | b << 16 per lane, then the 12 RGB bytes; the 4 bytes after them are left alone.
+  const packed = i8x16.swizzle(v128.or(r, v128.or(i32x4.shl(g, 8), i32x4.shl(b, 16))), PACK4);
+  v128.store64_lane(q, packed, 0);
+  v128.store32_lane(q + 8, packed, 2);
+}
+
+/** Sum of Pillow's `L` values of `npix` pixels. */
+export function lumaSum(p: usize, npix: i32): f64 {
   let sum: i64 = 0;
-  const end = p + <usize>(npix * 3);
-  for (let q = p; q < end; q += 3) {
-    sum += <i64>luma(load<u8>(lut + <usize>load<u8>(q)), load<u8>(lut + <usize>load<u8>(q, 1)), load<u8>(lut + <usize>load<u8>(q, 2)));
+  const groups = npix >> 2;
+  let q = p;
+  for (let g0 = 0; g0 < groups; ) {
+    // Lane sums stay below 2^31: at most 2^22 groups of 4 x 255 per flush.
+    const stop = min<i32>(groups, g0 + (1 << 22));
+    let acc = i32x4.splat(0);
+    for (; g0 < stop; g0++, q += 12) {
+      const v = v128.load(q);
+      acc = i32x4.add(acc, luma4(i8x16.swizzle(v, R_OF4), i8x16.swizzle(v, G_OF4), i8x16.swizzle(v, B_OF4)));
+    }
+    sum += <i64>i32x4.extract_lane(acc, 0) + <i64>i32x4.extract_lane(acc, 1) + <i64>i32x4.extract_lane(acc, 2) + <i64>i32x4.extract_lane(acc, 3);
   }
+  const end = p + <usize>(npix * 3);
+  for (; q < end; q += 3) sum += <i64>luma(load<u8>(q), load<u8>(q, 1), load<u8>(q, 2));
   return <f64>sum;
 }
 
-/** Grey (Pillow `L`) into all three channels, pixels read through `lut`. */
-export function grayscale(p: usize, npix: i32, lut: usize): void {
+/** Grey (Pillow `L`) into all three channels. */
+export function grayscale(p: usize, npix: i32): void {
+  const end4 = p + <usize>((npix & ~3) * 3);
+  let q = p;
+  for (; q < end4; q += 12) {
+    const v = v128.load(q);
+    const l = luma4(i8x16.swizzle(v, R_OF4), i8x16.swizzle(v, G_OF4), i8x16.swizzle(v, B_OF4));
+    store4(q, l, l, l);
+  }
   const end = p + <usize>(npix * 3);
-  for (let q = p; q < end; q += 3) {
-    const l = <u8>luma(load<u8>(lut + <usize>load<u8>(q)), load<u8>(lut + <usize>load<u8>(q, 1)), load<u8>(lut + <usize>load<u8>(q, 2)));
+  for (; q < end; q += 3) {
+    const l = <u8>luma(load<u8>(q), load<u8>(q, 1), load<u8>(q, 2));
     store<u8>(q, l);
     store<u8>(q, l, 1);
     store<u8>(q, l, 2);
@@ -136,72 +171,69 @@ export function grayscale(p: usize, npix: i32, lut: usize): void {
   return t <= 0 ? 0 : t >= 255 ? 255 : <u8><i32>t;
 }
 
+@inline function blend4(c: v128, l: v128, lf: v128, alpha: v128): v128 {
+  // float32(l + float32(alpha * (c - l))), truncated, clamped to 0..255 (Pillow's blend).
+  const t = f32x4.add(lf, f32x4.mul(alpha, f32x4.convert_i32x4_s(i32x4.sub(c, l))));
+  return i32x4.min_s(i32x4.max_s(i32x4.trunc_sat_f32x4_s(t), i32x4.splat(0)), i32x4.splat(255));
+}
+
 /**
- * Saturation (blend with the grey level), pixels read through `lut`; `scaled` holds
- * the 511 float32 values `float32(alpha * k)`, k = -255..255, as colour.ts builds them.
+ * Saturation: blend each pixel with its grey level by `alpha` (float32), as colour.ts
+ * adjustSaturation: `float32(l + float32(alpha * (c - l)))`, truncated and clamped.
  */
-export function saturation(p: usize, npix: i32, lut: usize, scaled: usize): void {
+export function saturation(p: usize, npix: i32, alpha: f32): void {
+  const a = f32x4.splat(alpha);
+  const end4 = p + <usize>((npix & ~3) * 3);
+  let q = p;
+  for (; q < end4; q += 12) {
+    const v = v128.load(q);
+    const r = i8x16.swizzle(v, R_OF4), g = i8x16.swizzle(v, G_OF4), b = i8x16.swizzle(v, B_OF4);
+    const l = luma4(r, g, b);
+    const lf = f32x4.convert_i32x4_s(l);
+    store4(q, blend4(r, l, lf, a), blend4(g, l, lf, a), blend4(b, l, lf, a));
+  }
   const end = p + <usize>(npix * 3);
-  for (let q = p; q < end; q += 3) {
-    const r = <u32>load<u8>(lut + <usize>load<u8>(q));
-    const g = <u32>load<u8>(lut + <usize>load<u8>(q, 1));
-    const b = <u32>load<u8>(lut + <usize>load<u8>(q, 2));
-    const l = luma(r, g, b);
+  for (; q < end; q += 3) {
+    const r = <i32>load<u8>(q), g = <i32>load<u8>(q, 1), b = <i32>load<u8>(q, 2);
+    const l = <i32>luma(r, g, b);
     const lf = <f32>l;
-    const s = scaled + (<usize>(255 - l) << 2);
-    store<u8>(q, blendClamp(lf + load<f32>(s + (<usize>r << 2))));
-    store<u8>(q, blendClamp(lf + load<f32>(s + (<usize>g << 2))), 1);
-    store<u8>(q, blendClamp(lf + load<f32>(s + (<usize>b << 2))), 2);
+    store<u8>(q, blendClamp(lf + alpha * <f32>(r - l)));
+    store<u8>(q, blendClamp(lf + alpha * <f32>(g - l)), 1);
+    store<u8>(q, blendClamp(lf + alpha * <f32>(b - l)), 2);
   }
 }
 
-@inline function roundHalfUp(x: f64): u8 {
-  return <u8><i32>Math.floor(x + 0.5);
-}
-
 /**
- * Hue rotation through Pillow's 8-bit HSV (colour.ts adjustHue), pixels read through
- * `lut`. Tables (built by colour.ts, copied in once): `hueT` 3 x 65536 bytes, `satT`
- * 65536 bytes, `divT` 65536 float32, `sectorT` 256 bytes, `fracT` 256 float32.
+ * Hue rotation through Pillow's 8-bit HSV (colour.ts adjustHue), branch-free per pixel.
+ * Tables (built by colour.ts, copied in once): `hueT` 3 x 65536 bytes, `satT` 65536
+ * bytes, `divT` 65536 float32, `fracT` 256 float32, and `shiftT` 256 u32: for each 8-bit
+ * hue, the bit shifts that pick the R, G and B outputs out of `v | p << 8 | q << 16 | t << 24`
+ * (Pillow's hsv2rgb sector switch). A pixel with saturation 0 needs no special case:
+ * its scale is 0, so p = q = t = v.
  */
-export function hue(p: usize, npix: i32, lut: usize, shift: i32, hueT: usize, satT: usize, divT: usize, sectorT: usize, fracT: usize): void {
+export function hue(p: usize, npix: i32, shift: i32, hueT: usize, satT: usize, divT: usize, fracT: usize, shiftT: usize): void {
   const end = p + <usize>(npix * 3);
   for (let q = p; q < end; q += 3) {
-    const r = <i32>load<u8>(lut + <usize>load<u8>(q));
-    const g = <i32>load<u8>(lut + <usize>load<u8>(q, 1));
-    const b = <i32>load<u8>(lut + <usize>load<u8>(q, 2));
-    const maxc = r > g ? (r > b ? r : b) : g > b ? g : b;
-    const minc = r < g ? (r < b ? r : b) : g < b ? g : b;
+    const r = <i32>load<u8>(q);
+    const g = <i32>load<u8>(q, 1);
+    const b = <i32>load<u8>(q, 2);
+    const maxc = max<i32>(max<i32>(r, g), b);
+    const minc = min<i32>(min<i32>(r, g), b);
     const us = <i32>load<u8>(satT + <usize>(((maxc - minc) << 8) | maxc));
-    if (us == 0) {
-      store<u8>(q, <u8>maxc);
-      store<u8>(q, <u8>maxc, 1);
-      store<u8>(q, <u8>maxc, 2);
-      continue;
-    }
-    let h: i32;
-    if (r == maxc) h = load<u8>(hueT + <usize>(((maxc - b) << 8) | (maxc - g)));
-    else if (g == maxc) h = load<u8>(hueT + <usize>(65536 | ((maxc - r) << 8) | (maxc - b)));
-    else h = load<u8>(hueT + <usize>(131072 | ((maxc - g) << 8) | (maxc - r)));
-    const uh = (h + shift) & 255;
-    const sector = load<u8>(sectorT + <usize>uh);
+    const key = select<i32>(((maxc - b) << 8) | (maxc - g), select<i32>(65536 | ((maxc - r) << 8) | (maxc - b), 131072 | ((maxc - g) << 8) | (maxc - r), g == maxc), r == maxc);
+    const uh = (<i32>load<u8>(hueT + <usize>key) + shift) & 255;
     const f = <f64>load<f32>(fracT + (<usize>uh << 2));
     const fs = <f64>load<f32>(divT + (<usize>((us << 8) | 255) << 2));
     const v = <f64>maxc;
-    const vv = <u8>maxc;
-    const pp = roundHalfUp(v * (1 - fs));
-    const qq = roundHalfUp(v * (1 - fs * f));
-    const tt = roundHalfUp(v * (1 - fs * (1 - f)));
-    let o0: u8, o1: u8, o2: u8;
-    if (sector == 0 || sector == 6) { o0 = vv; o1 = tt; o2 = pp; }
-    else if (sector == 1) { o0 = qq; o1 = vv; o2 = pp; }
-    else if (sector == 2) { o0 = pp; o1 = vv; o2 = tt; }
-    else if (sector == 3) { o0 = pp; o1 = qq; o2 = vv; }
-    else if (sector == 4) { o0 = tt; o1 = pp; o2 = vv; }
-    else { o0 = vv; o1 = pp; o2 = qq; }
-    store<u8>(q, o0);
-    store<u8>(q, o1, 1);
-    store<u8>(q, o2, 2);
+    // C round() of a value >= 0: truncation of x + 0.5.
+    const pp = <u32>(v * (1 - fs) + 0.5);
+    const qq = <u32>(v * (1 - fs * f) + 0.5);
+    const tt = <u32>(v * (1 - fs * (1 - f)) + 0.5);
+    const word = <u32>maxc | (pp << 8) | (qq << 16) | (tt << 24);
+    const sh = load<u32>(shiftT + (<usize>uh << 2));
+    store<u8>(q, <u8>(word >> (sh & 31)));
+    store<u8>(q, <u8>(word >> ((sh >> 8) & 31)), 1);
+    store<u8>(q, <u8>(word >> ((sh >> 16) & 31)), 2);
   }
 }
 
