@@ -48,7 +48,7 @@ interface KernelExports {
   lumaSum(p: number, npix: number): number;
   grayscale(p: number, npix: number): void;
   saturation(p: number, npix: number, alpha: number): void;
-  hue(p: number, npix: number, shift: number, hueT: number, satT: number, divT: number, fracT: number, shiftT: number): void;
+  hue(p: number, npix: number, shift: number, hueT: number, satT: number, scaleT: number, fracT: number, shiftT: number): void;
   blurSmall(img: number, w: number, h: number, k0: number, k1: number, k2: number, tmp: number, lineA: number, lineB: number): void;
   normalize(p: number, npix: number, table: number, out: number): void;
 }
@@ -146,7 +146,7 @@ function sectorShifts(): Uint32Array {
  */
 export class WasmViewKernels {
   readonly #x: KernelExports;
-  readonly #tables: { hue: number; sat: number; div: number; shifts: number; frac: number; lut: number; norm: number };
+  readonly #tables: { hue: number; sat: number; scale: number; shifts: number; frac: number; lut: number; norm: number };
   readonly #dynamic: number;
   /**
    * When set, milliseconds per stage are added to it (`resample` including the copy in,
@@ -167,7 +167,7 @@ export class WasmViewKernels {
     this.#tables = {
       hue: take(3 << 16),
       sat: take(1 << 16),
-      div: take(4 << 16),
+      scale: take(1024),
       shifts: take(1024),
       frac: take(1024),
       lut: take(256),
@@ -179,7 +179,8 @@ export class WasmViewKernels {
     const mem = this.#x.memory.buffer;
     new Uint8Array(mem, this.#tables.hue, hue.length).set(hue);
     new Uint8Array(mem, this.#tables.sat, sat.length).set(sat);
-    new Float32Array(mem, this.#tables.div, 65536).set(divisionTable());
+    const div = divisionTable();
+    new Float32Array(mem, this.#tables.scale, 256).set(Float32Array.from({ length: 256 }, (_, s) => div[(s << 8) | 255] as number));
     new Uint32Array(mem, this.#tables.shifts, 256).set(sectorShifts());
     new Float32Array(mem, this.#tables.frac, 256).set(hueFraction);
   }
@@ -332,7 +333,7 @@ export class WasmViewKernels {
           if (pending !== undefined) this.#lut(p, npix * 3, pending);
           pending = undefined;
           const t = this.#tables;
-          x.hue(p, npix, hueShift(step.factor), t.hue, t.sat, t.div, t.frac, t.shifts);
+          x.hue(p, npix, hueShift(step.factor), t.hue, t.sat, t.scale, t.frac, t.shifts);
           break;
         }
         case 'grayscale':

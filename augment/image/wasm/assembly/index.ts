@@ -206,12 +206,13 @@ export function saturation(p: usize, npix: i32, alpha: f32): void {
 /**
  * Hue rotation through Pillow's 8-bit HSV (colour.ts adjustHue), branch-free per pixel.
  * Tables (built by colour.ts, copied in once): `hueT` 3 x 65536 bytes, `satT` 65536
- * bytes, `divT` 65536 float32, `fracT` 256 float32, and `shiftT` 256 u32: for each 8-bit
+ * bytes, `scaleT` 256 float32 (`float32(s / 255)` of the 8-bit saturation s; 260 KiB in
+ * all, so they stay in a core's L2 cache), `fracT` 256 float32, and `shiftT` 256 u32: for each 8-bit
  * hue, the bit shifts that pick the R, G and B outputs out of `v | p << 8 | q << 16 | t << 24`
  * (Pillow's hsv2rgb sector switch). A pixel with saturation 0 needs no special case:
  * its scale is 0, so p = q = t = v.
  */
-export function hue(p: usize, npix: i32, shift: i32, hueT: usize, satT: usize, divT: usize, fracT: usize, shiftT: usize): void {
+export function hue(p: usize, npix: i32, shift: i32, hueT: usize, satT: usize, scaleT: usize, fracT: usize, shiftT: usize): void {
   const end = p + <usize>(npix * 3);
   for (let q = p; q < end; q += 3) {
     const r = <i32>load<u8>(q);
@@ -223,7 +224,7 @@ export function hue(p: usize, npix: i32, shift: i32, hueT: usize, satT: usize, d
     const key = select<i32>(((maxc - b) << 8) | (maxc - g), select<i32>(65536 | ((maxc - r) << 8) | (maxc - b), 131072 | ((maxc - g) << 8) | (maxc - r), g == maxc), r == maxc);
     const uh = (<i32>load<u8>(hueT + <usize>key) + shift) & 255;
     const f = <f64>load<f32>(fracT + (<usize>uh << 2));
-    const fs = <f64>load<f32>(divT + (<usize>((us << 8) | 255) << 2));
+    const fs = <f64>load<f32>(scaleT + (<usize>us << 2));
     const v = <f64>maxc;
     // C round() of a value >= 0: truncation of x + 0.5.
     const pp = <u32>(v * (1 - fs) + 0.5);
