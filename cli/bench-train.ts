@@ -15,13 +15,24 @@ import { BackendError } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
 import { expectInteger, expectOneOf } from '../core/validate.js';
 import type { DeclipBatch } from '../pipeline/types.js';
-import { BACKEND_NAMES, type BackendChoice, selectBackend } from '../trainer/backend/select.js';
+import { BACKEND_NAMES, type BackendChoice, type BackendName, selectBackend } from '../trainer/backend/select.js';
+import { resolveTrainConfig } from '../trainer/config.js';
+import { resolveThreads } from '../trainer/engine.js';
+import { ParallelEngine } from '../trainer/parallel/engine.js';
 import { batchToInputs, declipGradients, disposeInputs } from '../trainer/declip-step.js';
 import { lossPresets } from '../trainer/losses/config.js';
 import { NearestNeighbourQueue } from '../trainer/losses/nn-queue.js';
 import { createDeclipModel } from '../trainer/models/declip-model.js';
 import { modelPresets } from '../trainer/models/config.js';
 import { AdamW } from '../trainer/optim/adamw.js';
+
+/** `--threads`: `auto` or a whole number >= 1. */
+export function parseThreads(value: string | number | undefined): number | 'auto' | undefined {
+  if (value === undefined) return undefined;
+  if (value === 'auto') return 'auto';
+  const n = typeof value === 'number' ? value : /^\d+$/.test(value.trim()) ? Number(value) : Number.NaN;
+  return expectInteger('--threads', n, 1, 256);
+}
 
 export const BENCH_CONFIGS = ['tiny', 'small'] as const;
 export type BenchConfig = (typeof BENCH_CONFIGS)[number];
@@ -32,6 +43,12 @@ export interface TrainBenchOptions {
   readonly steps?: number;
   readonly backend?: BackendChoice;
   readonly seed?: number;
+  /**
+   * Compute threads: 1 runs the step in this thread; N > 1 runs it data-parallel in N worker
+   * threads (one model replica and 1/N of the batch each, exactly the one-thread update);
+   * `'auto'` (default) is the core count on the wasm and cpu backends, 1 on the others.
+   */
+  readonly threads?: number | 'auto';
   /** One line per step (default: none). */
   readonly log?: (line: string) => void;
 }
@@ -40,6 +57,8 @@ export interface TrainBenchResult {
   /** Median wall time of steps 2..N, milliseconds. */
   readonly msPerStep: number;
   readonly backend: string;
+  /** Compute threads used. */
+  readonly threads: number;
   readonly config: BenchConfig;
   readonly batch: number;
   readonly steps: number;
@@ -119,7 +138,11 @@ export async function runTrainBench(options: TrainBenchOptions = {}): Promise<Tr
   const steps = expectInteger('steps', options.steps ?? 6, 2, 100000);
   const seed = expectInteger('seed', options.seed ?? 0, 0, 4294967295);
   const log = options.log ?? (() => undefined);
+  const threadsOption = options.threads ?? 'auto';
+  if (threadsOption !== 'auto') expectInteger('threads', threadsOption, 1, batch);
   const selected = await selectBackend({ backend: options.backend ?? 'auto', log });
+  const threads = resolveThreads(threadsOption, batch);
+  if (threads > 1) return runParallelBench({ configName, batch, steps, seed, threads, backend: selected.name, log });
   const preset = modelPresets[configName];
   const model = createDeclipModel(configName, { seed });
   const loss = lossPresets.declip;
@@ -164,9 +187,68 @@ export async function runTrainBench(options: TrainBenchOptions = {}): Promise<Tr
     msPerStep: median(stepMs.slice(1)),
     cpuMsPerStep: median(cpu.slice(1)),
     backend: selected.name,
+    threads: 1,
     config: configName,
     batch,
     steps,
+    stepMs,
+    losses,
+  };
+}
+
+/**
+ * The same steps on N compute threads (trainer/parallel/): the model, AdamW (weight decay
+ * 0.1, no clipping) and random batches as above, driven through a {@link ParallelEngine};
+ * the worker start-up is not timed.
+ */
+async function runParallelBench(o: {
+  configName: BenchConfig;
+  batch: number;
+  steps: number;
+  seed: number;
+  threads: number;
+  backend: BackendName;
+  log: (line: string) => void;
+}): Promise<TrainBenchResult> {
+  const preset = modelPresets[o.configName];
+  const config = resolveTrainConfig({
+    model: o.configName,
+    mode: 'declip',
+    batch: o.batch,
+    steps: o.steps,
+    seed: o.seed,
+    optimizer: { lr: 1e-3, weightDecay: 0.1 },
+    compute: { threads: o.threads },
+  });
+  const engine = await ParallelEngine.start({ config, threads: o.threads, backend: o.backend, log: o.log });
+  const rng = new Rng(o.seed + 2);
+  const stepMs: number[] = [];
+  const cpu: number[] = [];
+  const losses: number[] = [];
+  try {
+    for (let s = 0; s < o.steps; s++) {
+      const data = randomBatch(rng, o.batch, preset.vision.imageSize, preset.text.contextLength, preset.text.vocabSize);
+      const t0 = performance.now();
+      const c0 = cpuMs();
+      const values = await engine.microStep(data);
+      await engine.update(1e-3);
+      const ms = performance.now() - t0;
+      cpu.push(cpuMs() - c0);
+      stepMs.push(ms);
+      losses.push(values.total);
+      o.log(`step ${s + 1} loss ${values.total.toFixed(4)} ms ${ms.toFixed(0)}`);
+    }
+  } finally {
+    await engine.close();
+  }
+  return {
+    msPerStep: median(stepMs.slice(1)),
+    cpuMsPerStep: median(cpu.slice(1)),
+    backend: o.backend,
+    threads: o.threads,
+    config: o.configName,
+    batch: o.batch,
+    steps: o.steps,
     stepMs,
     losses,
   };
@@ -178,6 +260,7 @@ interface BenchTrainFlags {
   steps: string;
   backend: string;
   seed: string;
+  threads: string;
   json?: boolean;
 }
 
@@ -191,6 +274,7 @@ export function registerBenchTrain(parent: Command): void {
     .option('--steps <n>', 'steps to run (the first is left out of the median)', '6')
     .option('--backend <name>', `auto | ${BACKEND_NAMES.join(' | ')}`, 'auto')
     .option('--seed <n>', 'seed for the model and the random data', '0')
+    .option('--threads <n|auto>', 'compute threads: data-parallel model replicas in worker threads (auto: the core count on wasm/cpu)', 'auto')
     .option('--json', 'print a JSON summary as the last line')
     .action(async (flags: BenchTrainFlags) => {
       const backend = expectOneOf('backend', flags.backend, ['auto', ...BACKEND_NAMES] as const);
@@ -200,17 +284,18 @@ export function registerBenchTrain(parent: Command): void {
         steps: Number(flags.steps),
         seed: Number(flags.seed),
         backend,
+        threads: parseThreads(flags.threads) ?? 'auto',
         log: (line) => process.stderr.write(line + '\n'),
       });
       process.stdout.write(
-        `declip-ts ${result.config} batch ${result.batch} on ${result.backend}: median step ms ${result.msPerStep.toFixed(1)} ` +
+        `declip-ts ${result.config} batch ${result.batch} on ${result.backend} x ${result.threads} thread${result.threads === 1 ? '' : 's'}: median step ms ${result.msPerStep.toFixed(1)} ` +
           `(cpu ${result.cpuMsPerStep.toFixed(1)} ms) over steps 2..${result.steps}\n`,
       );
       if (flags.json === true) {
-        const { msPerStep, backend: name, config, batch, steps, cpuMsPerStep, stepMs, losses } = result;
+        const { msPerStep, backend: name, threads, config, batch, steps, cpuMsPerStep, stepMs, losses } = result;
         const round = (x: number): number => Math.round(x * 10) / 10;
         process.stdout.write(
-          JSON.stringify({ msPerStep: round(msPerStep), backend: name, config, batch, steps, cpuMsPerStep: round(cpuMsPerStep), stepMs: stepMs.map(round), losses }) + '\n',
+          JSON.stringify({ msPerStep: round(msPerStep), backend: name, threads, config, batch, steps, cpuMsPerStep: round(cpuMsPerStep), stepMs: stepMs.map(round), losses }) + '\n',
         );
       }
     });

@@ -1,6 +1,6 @@
 /**
  * `declip train --config FILE|PRESET --shards URL [--steps N] [--batch B] [--seed S]
- * [--checkpoint-every K] [--out DIR] [--resume] [--backend NAME] [--workers W]`
+ * [--checkpoint-every K] [--out DIR] [--resume] [--backend NAME] [--workers W] [--threads N|auto]`
  *
  * Contract:
  * - metrics as JSON lines in `DIR/metrics.jsonl`, one per optimizer step with at least
@@ -25,6 +25,7 @@ import { createPipeline } from '../pipeline/pipeline.js';
 import { BACKEND_NAMES, type BackendChoice, selectBackend } from '../trainer/backend/select.js';
 import { loadTrainConfig, type TrainConfig } from '../trainer/config.js';
 import { type OpenBatches, runSeeds, train, type TrainResult } from '../trainer/loop.js';
+import { parseThreads } from './bench-train.js';
 
 /** Captions read to train a run's tokenizer (a bound: the rest of the data is not read). */
 export const TOKENIZER_MAX_CAPTIONS = 200_000;
@@ -42,6 +43,8 @@ export interface TrainCommandOptions {
   readonly resume?: boolean;
   readonly backend?: BackendChoice;
   readonly workers?: string | number;
+  /** Compute threads (`auto` or N): data-parallel model replicas in worker threads. */
+  readonly threads?: string | number;
 }
 
 function int(name: string, value: string | number | undefined, min: number): number | undefined {
@@ -169,6 +172,8 @@ export async function runTrainCommand(opts: TrainCommandOptions): Promise<number
   if (opts.shards !== undefined) data.shards = [opts.shards];
   if (workers !== undefined) data.workers = workers;
   if (Object.keys(data).length > 0) overrides.data = data;
+  const threads = parseThreads(opts.threads);
+  if (threads !== undefined) overrides.compute = { threads };
   const config = await loadTrainConfig(opts.config ?? 'tiny', overrides);
   if (config.data.shards.length === 0) throw new InvalidOptionError('shards', 'Expected shard URLs for --shards (or data.shards in the config) but received none');
   const log = (line: string): void => void process.stderr.write(`declip: ${line}\n`);
@@ -216,6 +221,7 @@ export function registerTrain(program: Command): void {
     .option('--resume', 'continue from the newest checkpoint in --out')
     .addOption(new Option('--backend <name>', 'TensorFlow.js backend').choices(['auto', ...BACKEND_NAMES]).default('auto'))
     .option('--workers <n>', 'augmentation worker threads')
+    .option('--threads <n|auto>', 'compute threads: data-parallel model replicas, exactly the one-thread update (auto: the core count on wasm/cpu)')
     .action(async (opts: TrainCommandOptions) => {
       process.exitCode = await runTrainCommand(opts);
     });

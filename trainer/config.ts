@@ -12,6 +12,7 @@
  *                  "logitScaleRange": [0, 4.6052] },
  *   "batch": 32, "steps": 20, "seed": 0,
  *   "data": { "shards": ["data/train-{000000..000003}.tar"], "workers": 2, "prefetch": 2, "shuffleBuffer": 1000 },
+ *   "compute": { "threads": "auto", "timeoutMs": 300000 },  // data-parallel compute threads
  *   "imageSize": 32, "contextLength": 24, "vocabSize": 4100,
  *   "checkpointEvery": 10, "keepCheckpoints": 3, "maxNonFinite": 3
  * }
@@ -83,6 +84,17 @@ const dataSchema = z.strictObject({
   onError: z.enum(['throw', 'warn', 'skip']).default('warn'),
 });
 
+const computeSchema = z.strictObject({
+  /**
+   * Compute threads: 1 trains in the main thread; N > 1 trains data-parallel in N worker
+   * threads, one model replica each, with exactly the one-thread update (trainer/parallel/);
+   * "auto" is the core count (at most the batch) on the wasm and cpu backends, 1 on others.
+   */
+  threads: z.union([z.literal('auto'), z.number().int().min(1).max(256)]).default('auto'),
+  /** Longest wait (ms) of a compute thread for its peers at one exchange before the run fails. */
+  timeoutMs: positiveInt.default(300_000),
+});
+
 const modelSchema = z.union([
   z.enum(presetNames),
   z.looseObject({ preset: z.enum(presetNames).optional() }),
@@ -99,6 +111,7 @@ export const trainConfigSchema = z.strictObject({
   steps: positiveInt.default(20),
   seed: z.number().int().min(0).max(4294967295).default(0),
   data: dataSchema.prefault({}),
+  compute: computeSchema.prefault({}),
   /** Overrides of the model's image side, context length and vocabulary size. */
   imageSize: positiveInt.optional(),
   contextLength: positiveInt.optional(),
@@ -124,6 +137,7 @@ export interface TrainConfig {
   readonly steps: number;
   readonly seed: number;
   readonly data: z.output<typeof dataSchema>;
+  readonly compute: z.output<typeof computeSchema>;
   readonly checkpointEvery: number;
   readonly keepCheckpoints: number;
   readonly maxNonFinite: number;
@@ -245,6 +259,7 @@ export function resolveTrainConfig(input: unknown, file?: string): TrainConfig {
     steps: c.steps,
     seed: c.seed,
     data: c.data,
+    compute: c.compute,
     checkpointEvery: c.checkpointEvery,
     keepCheckpoints: c.keepCheckpoints,
     maxNonFinite: c.maxNonFinite,

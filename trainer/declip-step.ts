@@ -94,6 +94,19 @@ export interface DeclipLossOutput {
   readonly enqueue: tf.Tensor2D | null;
 }
 
+/**
+ * How a data-parallel worker sees the rest of the batch (see trainer/parallel/). The
+ * contrastive terms and the SimSiam heads need the whole batch: {@link LossExchange.gather}
+ * returns, for each of this worker's embedding tensors `[b, D]`, the whole batch's `[B, D]`
+ * in batch order, with this worker's rows still on the gradient tape and the other
+ * workers' rows as constants. The MLM mean is divided by the whole batch's masked count.
+ */
+export interface LossExchange {
+  gather(local: readonly tf.Tensor2D[]): tf.Tensor2D[];
+  /** Masked positions in the whole batch. */
+  readonly mlmCount: number;
+}
+
 /** Loss values as numbers (after the step). */
 export interface LossValues {
   readonly total: number;
@@ -105,7 +118,9 @@ export interface LossValues {
  * Compute every enabled loss term for one batch. Call inside the function given to
  * `tf.variableGrads` (it returns `out.total`) or inside `tf.tidy`. `training` selects
  * BatchNorm batch statistics (and updates the running buffers). `queue` is required when
- * the NNS weight is > 0; it is only read here.
+ * the NNS weight is > 0; it is only read here. With `exchange` (data-parallel workers) the
+ * inputs are this worker's slice of the batch; every term but MLM is the whole batch's, and
+ * MLM is this slice's share of the whole batch's mean.
  */
 export function declipLosses(
   model: DeclipModel,
@@ -113,6 +128,7 @@ export function declipLosses(
   queue: NearestNeighbourQueue | null,
   config: LossConfig,
   training: boolean,
+  exchange?: LossExchange,
 ): DeclipLossOutput {
   const w = config.weights;
   const useNns = w.nns > 0;
@@ -128,15 +144,24 @@ export function declipLosses(
   let result: DeclipLossOutput | undefined;
   tf.tidy(() => {
     const scale = model.logitScale();
-    const f1 = model.encodeImage(inputs.images1, training);
-    const f2 = config.imageViews === 2 ? model.encodeImage(inputs.images2, training) : null;
+    let f1 = model.encodeImage(inputs.images1, training);
+    let f2 = config.imageViews === 2 ? model.encodeImage(inputs.images2, training) : null;
     const caption = model.encodeText(maskedView ? inputs.tokensMasked : inputs.tokens, inputs.eot);
     const eda = config.textViews === 2 ? model.encodeText(inputs.tokensEda, inputs.eotEda) : null;
+    let captionEmbedding = caption.embedding;
+    let edaEmbedding = eda?.embedding ?? null;
+    if (exchange !== undefined) {
+      const local = [f1, f2, captionEmbedding, edaEmbedding];
+      const present = local.filter((x): x is tf.Tensor2D => x !== null);
+      const whole = exchange.gather(present);
+      const all = local.map((x) => (x === null ? null : (whole[present.indexOf(x)] as tf.Tensor2D)));
+      [f1, f2, captionEmbedding, edaEmbedding] = [all[0] as tf.Tensor2D, all[1] ?? null, all[2] as tf.Tensor2D, all[3] ?? null];
+    }
 
     const images = [l2Normalize(f1)];
     if (f2 !== null) images.push(l2Normalize(f2));
-    const texts = [l2Normalize(caption.embedding)];
-    if (eda !== null) texts.push(l2Normalize(eda.embedding));
+    const texts = [l2Normalize(captionEmbedding)];
+    if (edaEmbedding !== null) texts.push(l2Normalize(edaEmbedding));
 
     const terms: Record<LossTerm, tf.Scalar | null> = { clip: null, nns: null, simsiam: null, mlm: null };
     if (w.clip > 0) terms.clip = multiViewInfoNCE(images, texts, scale);
@@ -163,7 +188,7 @@ export function declipLosses(
 
     if (useMlm) {
       const tokens = maskedView ? caption.tokens : model.encodeText(inputs.tokensMasked, inputs.eot).tokens;
-      terms.mlm = mlmLoss(model.mlmLogits(tokens, inputs.mlmIndex), inputs.mlmTargets);
+      terms.mlm = mlmLoss(model.mlmLogits(tokens, inputs.mlmIndex), inputs.mlmTargets, exchange?.mlmCount);
     }
 
     const weighted: tf.Scalar[] = [];

@@ -34,24 +34,20 @@
  */
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import * as tf from '@tensorflow/tfjs-core';
 import { CheckpointError, InvalidOptionError, NonFiniteLossError } from '../core/errors.js';
-import { deriveSeed } from '../core/rng.js';
 import type { DeclipBatch } from '../pipeline/types.js';
 import { CHECKPOINT_FORMAT, type CheckpointState, latestCheckpoint, loadCheckpoint, type LoadedCheckpoint, saveCheckpoint, type StreamPosition } from './checkpoint/checkpoint.js';
 import type { StoredTensor } from './checkpoint/safetensors.js';
 import type { TrainConfig } from './config.js';
-import { batchToInputs, type DeclipInputs, declipLosses, disposeInputs, disposeLossOutput, type DeclipLossOutput } from './declip-step.js';
-import { type LossTerm, lossTerms } from './losses/config.js';
-import { NearestNeighbourQueue } from './losses/nn-queue.js';
+import { createEngine, resolveThreads } from './engine.js';
+import type { QueueState } from './losses/nn-queue.js';
 import { MetricsLog, readMetrics, type StepMetrics } from './log/metrics.js';
 import { writePlots } from './log/plot.js';
 import { createProgress, type Progress } from './log/progress.js';
-import { createDeclipModel, type DeclipModel } from './models/declip-model.js';
-import { GradientAccumulator } from './optim/accumulate.js';
-import { AdamW, clampVariable } from './optim/adamw.js';
-import { clipByGlobalNorm } from './optim/clip.js';
 import { warmupCosine } from './optim/schedule.js';
+import { runSeeds } from './replica.js';
+
+export { batchGradients, type BatchGradients, createModelFor, loadModelWeights, modelWeights, runSeeds } from './replica.js';
 
 /** Where a stream (re)starts: the pipeline's `startEpoch` and `skipSamples`. */
 export interface StreamStart {
@@ -92,6 +88,12 @@ export interface TrainOptions {
   readonly plots?: boolean;
   /** Called after every optimizer step with its metrics line. */
   readonly onStep?: (metrics: StepMetrics) => void;
+  /**
+   * Compute threads (default: the config's `compute.threads`). N > 1 trains data-parallel
+   * in N worker threads with one model replica each (see trainer/parallel/engine.ts): the
+   * same updates as one thread, the data pipeline, checkpoints and logging stay here.
+   */
+  readonly threads?: number;
 }
 
 export interface TrainResult {
@@ -110,84 +112,6 @@ export interface TrainResult {
 
 const ABORTED = Symbol('aborted');
 
-/** The model's variables (parameters and buffers) as plain arrays, by name. */
-export function modelWeights(model: DeclipModel): Record<string, StoredTensor> {
-  const out: Record<string, StoredTensor> = {};
-  for (const e of model.params.entries()) {
-    out[e.name] = { dtype: 'F32', shape: [...e.variable.shape], data: Float32Array.from(e.variable.dataSync()) };
-  }
-  return out;
-}
-
-/** Load weights (by name, shapes checked) into a model's variables. Extra names are errors. */
-export function loadModelWeights(model: DeclipModel, weights: Readonly<Record<string, StoredTensor>>, source = 'weights'): void {
-  const entries = model.params.entries();
-  for (const e of entries) {
-    const w = weights[e.name];
-    if (w === undefined) throw new CheckpointError(source, `no tensor for parameter ${e.name}`);
-    if (w.shape.length !== e.variable.shape.length || w.shape.some((d, i) => d !== e.variable.shape[i])) {
-      throw new CheckpointError(source, `${e.name} has shape [${w.shape.join(', ')}], the model expects [${e.variable.shape.join(', ')}]`);
-    }
-  }
-  const known = new Set(entries.map((e) => e.name));
-  const unknown = Object.keys(weights).filter((n) => !known.has(n));
-  if (unknown.length > 0) throw new CheckpointError(source, `tensors the model does not have: ${unknown.slice(0, 5).join(', ')}`);
-  for (const e of entries) {
-    const w = weights[e.name] as StoredTensor;
-    tf.tidy(() => e.variable.assign(tf.tensor(w.data, [...w.shape], 'float32')));
-  }
-}
-
-/** Seeds of the run's random parts, all derived from the config's seed. */
-export function runSeeds(seed: number): { model: number; queue: number; pipeline: number } {
-  return { model: seed, queue: deriveSeed(seed, 'nn-queue'), pipeline: seed };
-}
-
-/** Build the model a config describes (seeded), e.g. to load a checkpoint into. */
-export function createModelFor(config: TrainConfig): DeclipModel {
-  return createDeclipModel(config.model, { seed: runSeeds(config.seed).model });
-}
-
-/** Loss values and gradients of one batch (see {@link batchGradients}). */
-export interface BatchGradients {
-  /** By parameter name; the caller disposes them. */
-  readonly grads: Map<string, tf.Tensor>;
-  readonly total: number;
-  readonly terms: Readonly<Record<LossTerm, number | null>>;
-  readonly logitScale: number;
-  /** Rows for the NN queue (official order), null when NNS is off. */
-  readonly enqueueRows: Float32Array | null;
-}
-
-/**
- * Forward + backward of one batch in training mode (BatchNorm statistics update). The
- * loss scalars are copied inside the gradient function: tfjs frees the tensors its tape
- * saved for the backward pass (the terms are inputs of the weighting) once the gradients
- * are computed, kept or not. The queue is only read here; enqueue `enqueueRows` after
- * checking the loss.
- */
-export function batchGradients(model: DeclipModel, inputs: DeclipInputs, queue: NearestNeighbourQueue | null, loss: TrainConfig['loss']): BatchGradients {
-  let out: DeclipLossOutput | undefined;
-  let copies: tf.Tensor[] = [];
-  const { value, grads } = tf.variableGrads(() => {
-    out = declipLosses(model, inputs, queue, loss, true);
-    copies = [out.total, out.logitScale, ...lossTerms.map((k) => out?.terms[k] ?? out?.total)].map((x) => tf.keep(tf.clone(x as tf.Tensor)));
-    return out.total;
-  }, model.trainableVariables());
-  value.dispose();
-  try {
-    const read = (x: tf.Tensor | undefined): number => x?.dataSync()[0] ?? Number.NaN;
-    const terms = Object.fromEntries(lossTerms.map((k, i) => [k, out?.terms[k] == null ? null : read(copies[2 + i])])) as Record<LossTerm, number | null>;
-    const enqueueRows = out?.enqueue == null ? null : Float32Array.from(out.enqueue.dataSync());
-    const named = new Map<string, tf.Tensor>();
-    for (const [variableName, g] of Object.entries(grads)) named.set(model.params.nameOf(variableName) ?? variableName, g);
-    return { grads: named, total: read(copies[0]), terms, logitScale: read(copies[1]), enqueueRows };
-  } finally {
-    tf.dispose(copies);
-    if (out !== undefined) disposeLossOutput(out);
-  }
-}
-
 function mean(values: readonly number[]): number {
   return values.length === 0 ? 0 : values.reduce((a, b) => a + b, 0) / values.length;
 }
@@ -199,15 +123,6 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   await mkdir(runDir, { recursive: true });
   const metricsPath = join(runDir, 'metrics.jsonl');
   const seeds = runSeeds(config.seed);
-  const model = createModelFor(config);
-  const queue = config.loss.weights.nns > 0 ? new NearestNeighbourQueue({ size: config.loss.queueSize, dim: model.embedDim, seed: seeds.queue }) : null;
-  const params = model.trainable();
-  const optimizer = new AdamW(params, {
-    beta1: config.optimizer.beta1,
-    beta2: config.optimizer.beta2,
-    eps: config.optimizer.eps,
-    weightDecay: config.optimizer.weightDecay,
-  });
   const schedule = warmupCosine({
     peakLr: config.optimizer.lr,
     warmupStartLr: config.optimizer.warmupStartLr,
@@ -215,8 +130,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     totalSteps: config.steps,
     minLr: config.optimizer.minLr,
   });
-  const [scaleLo, scaleHi] = config.optimizer.logitScaleRange;
-  const accumulator = new GradientAccumulator(config.optimizer.accumulate);
+  const threads = options.threads ?? resolveThreads(config.compute.threads, config.batch);
+  const engine = await createEngine(config, { threads, log });
   let metrics: MetricsLog | undefined;
   let progress: Progress | undefined;
   let source: BatchSource | undefined;
@@ -229,15 +144,15 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   let lastCheckpoint = '';
   let lastSavedStep = -1;
 
-  const restore = (ck: LoadedCheckpoint): void => {
-    loadModelWeights(model, ck.weights, join(ck.dir, 'model.safetensors'));
-    if (ck.optimizer !== undefined) optimizer.importState(ck.optimizer, join(ck.dir, 'optimizer.safetensors'));
-    if (queue !== null) {
+  const restore = async (ck: LoadedCheckpoint): Promise<void> => {
+    let queue: QueueState | null = null;
+    if (config.loss.weights.nns > 0) {
       const q = ck.extra['nns.queue'];
       const p = ck.extra['nns.pointer'];
       if (q === undefined || p === undefined || !(q.data instanceof Float32Array)) throw new CheckpointError(ck.dir, 'the NN queue is missing (extra.safetensors)');
-      queue.importState({ size: q.shape[0] ?? 0, dim: q.shape[1] ?? 0, pointer: p.data[0] ?? 0, data: q.data });
+      queue = { size: q.shape[0] ?? 0, dim: q.shape[1] ?? 0, pointer: p.data[0] ?? 0, data: q.data };
     }
+    await engine.importState({ weights: ck.weights, optimizer: ck.optimizer, queue }, ck.dir);
     step = ck.state.step;
     const pos = ck.state.position as Partial<LoopPosition>;
     position = { epoch: pos.epoch ?? 0, skipSamples: pos.skipSamples ?? 0, samplesConsumed: pos.samplesConsumed ?? 0, batchesConsumed: pos.batchesConsumed ?? 0 };
@@ -257,13 +172,15 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       createdAt: new Date().toISOString(),
       extra: { seeds, nonFinite },
     };
+    const replica = await engine.exportState();
     const extra: Record<string, StoredTensor> = {};
-    if (queue !== null) {
-      const q = queue.exportState();
+    const q = replica.queue;
+    if (q !== null) {
       extra['nns.queue'] = { dtype: 'F32', shape: [q.size, q.dim], data: q.data };
       extra['nns.pointer'] = { dtype: 'I32', shape: [], data: new Int32Array([q.pointer]) };
     }
-    lastCheckpoint = await saveCheckpoint(runDir, { state, weights: modelWeights(model), optimizer: optimizer.exportState(), extra }, { keep: config.keepCheckpoints });
+    const weights = replica.weights as Record<string, StoredTensor>;
+    lastCheckpoint = await saveCheckpoint(runDir, { state, weights, ...(replica.optimizer === undefined ? {} : { optimizer: replica.optimizer }), extra }, { keep: config.keepCheckpoints });
     lastSavedStep = step;
     log(`checkpoint: ${lastCheckpoint}`);
   };
@@ -297,7 +214,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     const existing = await latestCheckpoint(runDir);
     if (options.resume === true && existing !== undefined) {
       const ck = await loadCheckpoint(existing);
-      restore(ck);
+      await restore(ck);
       log(`resume: step ${step} from ${ck.dir} (epoch ${position.epoch}, ${position.samplesConsumed} samples consumed)`);
       metrics = MetricsLog.open(metricsPath);
       metrics.write({ event: 'resume', fromStep: step, checkpoint: ck.dir, time: new Date().toISOString() });
@@ -308,12 +225,12 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       if (options.resume === true) log(`resume: no checkpoint in ${runDir}, starting from step 0`);
       await rm(metricsPath, { force: true });
       metrics = MetricsLog.open(metricsPath);
-      metrics.write({ event: 'start', steps: config.steps, batch: config.batch, mode: config.mode, model: config.modelName, parameters: model.params.numParameters(), time: new Date().toISOString() });
+      metrics.write({ event: 'start', steps: config.steps, batch: config.batch, mode: config.mode, model: config.modelName, parameters: engine.numParameters, threads: engine.threads, time: new Date().toISOString() });
       await checkpoint(); // step 0: the restore point of the non-finite guard
     }
     progress = options.progressStream === undefined ? undefined : createProgress(config.steps, options.progressStream, step);
     openStream();
-    log(`train: ${config.modelName} (${model.params.numParameters()} parameters), mode ${config.mode}, ${config.steps} steps of ${config.batch}${config.optimizer.accumulate > 1 ? ` x ${config.optimizer.accumulate}` : ''}${source?.describe === undefined ? '' : `; data: ${source.describe()}`}`);
+    log(`train: ${config.modelName} (${engine.numParameters} parameters${engine.threads > 1 ? `, ${engine.threads} compute threads` : ''}), mode ${config.mode}, ${config.steps} steps of ${config.batch}${config.optimizer.accumulate > 1 ? ` x ${config.optimizer.accumulate}` : ''}${source?.describe === undefined ? '' : `; data: ${source.describe()}`}`);
 
     let pending: Promise<IteratorResult<DeclipBatch>> | undefined;
     const pull = (): void => {
@@ -332,8 +249,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       let computeMs = 0;
       let samples = 0;
       const values: { total: number[]; clip: number[]; nns: number[]; simsiam: number[]; mlm: number[]; scale: number[] } = { total: [], clip: [], nns: [], simsiam: [], mlm: [], scale: [] };
-      let single: Map<string, tf.Tensor> | undefined;
-      accumulator.reset();
+      await engine.discard();
       let micro = 0;
       while (micro < config.optimizer.accumulate) {
         const waitStart = performance.now();
@@ -359,19 +275,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         };
         if (skipped.has(index)) continue;
         const computeStart = performance.now();
-        const inputs = batchToInputs(batch);
-        let result: BatchGradients;
-        try {
-          result = batchGradients(model, inputs, queue, config.loss);
-        } finally {
-          disposeInputs(inputs);
-        }
+        const result = await engine.microStep(batch);
         computeMs += performance.now() - computeStart;
         if (!Number.isFinite(result.total)) {
-          for (const g of result.grads.values()) g.dispose();
-          single?.forEach((g) => g.dispose());
-          single = undefined;
-          accumulator.reset();
+          await engine.discard();
           nonFinite++;
           skipped.add(index);
           metrics.write({ event: 'non-finite', atStep: step + 1, batch: index, loss: String(result.total), keys: batch.keys.slice(0, 8) });
@@ -380,19 +287,12 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
             throw new NonFiniteLossError(step + 1, `${nonFinite} batches gave a non-finite loss (limit maxNonFinite=${config.maxNonFinite})`);
           }
           const keep = new Set(skipped);
-          restore(await loadCheckpoint(lastCheckpoint));
+          await restore(await loadCheckpoint(lastCheckpoint));
           for (const b of keep) skipped.add(b);
           await closeStream();
           openStream();
           pull();
           continue outer;
-        }
-        if (queue !== null && result.enqueueRows !== null) queue.enqueue(result.enqueueRows);
-        if (config.optimizer.accumulate === 1) {
-          single = result.grads;
-        } else {
-          accumulator.add(Object.fromEntries(result.grads));
-          for (const g of result.grads.values()) g.dispose();
         }
         const v = result;
         values.total.push(v.total);
@@ -405,14 +305,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         micro++;
       }
       const updateStart = performance.now();
-      const raw: Record<string, tf.Tensor> = single === undefined ? accumulator.mean() : Object.fromEntries(single);
-      single = undefined;
-      const clipped = clipByGlobalNorm(raw, config.optimizer.clipGradNorm ?? Infinity);
-      tf.dispose(Object.values(raw));
       const lr = schedule(step + 1);
-      optimizer.step(clipped.grads, lr);
-      tf.dispose(Object.values(clipped.grads));
-      clampVariable(model.logitScaleVariable, scaleLo, scaleHi);
+      const gradNorm = await engine.update(lr);
       computeMs += performance.now() - updateStart;
       step++;
       const elapsed = performance.now() - started;
@@ -428,7 +322,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         samplesPerSecond: samples / (elapsed / 1000),
         dataWaitMs,
         computeMs,
-        gradNorm: clipped.norm,
+        gradNorm,
         epoch: position.epoch,
         samples: position.samplesConsumed,
       };
@@ -443,10 +337,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   } finally {
     progress?.stop();
     await closeStream();
-    accumulator.dispose();
-    optimizer.dispose();
-    queue?.dispose();
-    model.dispose();
+    await engine.close();
     metrics?.close();
   }
   let plots: string[] = [];

@@ -20,6 +20,7 @@ export function microConfig(over: Record<string, unknown> = {}): TrainConfig {
     steps: 6,
     seed: 5,
     optimizer: { lr: 1e-3, warmupSteps: 2, clipGradNorm: 1 },
+    compute: { threads: 1 }, // the one-thread path; test/trainer/parallel.test.ts covers more
     ...over,
   });
 }

@@ -32,11 +32,13 @@ export function maskedPositions(labels: Int32Array): { index: Int32Array; target
 
 /**
  * Mean cross-entropy of `logits` `[M, V]` against int32 `targets` `[M]`. With M = 0 (no
- * position chosen in the batch) the loss is 0 (PyTorch would give NaN).
+ * position chosen in the batch) the loss is 0 (PyTorch would give NaN). `count` replaces
+ * M as the denominator: data-parallel workers divide their part by the whole batch's count
+ * so that the parts sum to the full-batch mean.
  */
-export function mlmLoss(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Scalar {
+export function mlmLoss(logits: tf.Tensor2D, targets: tf.Tensor1D, count?: number): tf.Scalar {
   const [m, v] = logits.shape;
   if (m === 0) return tf.scalar(0);
   const picked = tf.sum(tf.mul(tf.logSoftmax(logits, 1), tf.oneHot(tf.cast(targets, 'int32'), v, 1, 0, 'float32')));
-  return tf.div(picked, -m) as tf.Scalar;
+  return tf.div(picked, -(count ?? m)) as tf.Scalar;
 }

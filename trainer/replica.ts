@@ -1,0 +1,381 @@
+/**
+ * One model replica with its optimizer, NN queue and gradient sums: the unit that the
+ * training loop drives, either in this thread or (data-parallel) one per compute worker.
+ *
+ * A step is `microStep` once per micro-batch (forward + backward; finite losses add their
+ * gradients to the step's sums and push the batch's rows into the NN queue) then
+ * `update(lr)` (mean over micro-batches -> clip by global norm -> AdamW -> logit-scale
+ * clamp). With a {@link Collective} the replica is one of `world` data-parallel workers:
+ * its micro-batch is a slice of the batch, the loss terms see the whole batch through the
+ * embedding exchange (see {@link LossExchange}), the loss values are combined across the
+ * workers, and `update` sums the gradients of all workers (all-reduce) before the same
+ * clip + AdamW on every worker, so the replicas stay identical. Parameters used only on the
+ * whole batch (the logit scale, the SimSiam heads) get their gradient on worker 0 only;
+ * the others leave them out of their tape, so the sum counts them once.
+ *
+ * Ownership: the replica owns every tensor it creates; `dispose()` frees them (idempotent).
+ *
+ * @example
+ * ```ts
+ * const replica = new Replica(config);
+ * const values = replica.microStep(batch);
+ * if (Number.isFinite(values.total)) replica.update(schedule(1)); else replica.discard();
+ * replica.dispose();
+ * ```
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { CheckpointError, InvalidOptionError } from '../core/errors.js';
+import { deriveSeed } from '../core/rng.js';
+import type { DeclipBatch } from '../pipeline/types.js';
+import type { StoredTensor } from './checkpoint/safetensors.js';
+import type { TrainConfig } from './config.js';
+import { batchToInputs, type DeclipInputs, declipLosses, disposeInputs, disposeLossOutput, type DeclipLossOutput, type LossExchange } from './declip-step.js';
+import { type LossTerm, lossTerms } from './losses/config.js';
+import { NearestNeighbourQueue, type QueueState } from './losses/nn-queue.js';
+import { createDeclipModel, type DeclipModel } from './models/declip-model.js';
+import { simsiamSpecs } from './models/heads.js';
+import { AdamW, type AdamWState, clampVariable } from './optim/adamw.js';
+import { clipByGlobalNorm } from './optim/clip.js';
+import type { Collective } from './parallel/collective.js';
+
+/** The model's variables (parameters and buffers) as plain arrays, by name. */
+export function modelWeights(model: DeclipModel): Record<string, StoredTensor> {
+  const out: Record<string, StoredTensor> = {};
+  for (const e of model.params.entries()) {
+    out[e.name] = { dtype: 'F32', shape: [...e.variable.shape], data: Float32Array.from(e.variable.dataSync()) };
+  }
+  return out;
+}
+
+/** Load weights (by name, shapes checked) into a model's variables. Extra names are errors. */
+export function loadModelWeights(model: DeclipModel, weights: Readonly<Record<string, StoredTensor>>, source = 'weights'): void {
+  const entries = model.params.entries();
+  for (const e of entries) {
+    const w = weights[e.name];
+    if (w === undefined) throw new CheckpointError(source, `no tensor for parameter ${e.name}`);
+    if (w.shape.length !== e.variable.shape.length || w.shape.some((d, i) => d !== e.variable.shape[i])) {
+      throw new CheckpointError(source, `${e.name} has shape [${w.shape.join(', ')}], the model expects [${e.variable.shape.join(', ')}]`);
+    }
+  }
+  const known = new Set(entries.map((e) => e.name));
+  const unknown = Object.keys(weights).filter((n) => !known.has(n));
+  if (unknown.length > 0) throw new CheckpointError(source, `tensors the model does not have: ${unknown.slice(0, 5).join(', ')}`);
+  for (const e of entries) {
+    const w = weights[e.name] as StoredTensor;
+    tf.tidy(() => e.variable.assign(tf.tensor(w.data, [...w.shape], 'float32')));
+  }
+}
+
+/** Seeds of the run's random parts, all derived from the config's seed. */
+export function runSeeds(seed: number): { model: number; queue: number; pipeline: number } {
+  return { model: seed, queue: deriveSeed(seed, 'nn-queue'), pipeline: seed };
+}
+
+/** Build the model a config describes (seeded), e.g. to load a checkpoint into. */
+export function createModelFor(config: TrainConfig): DeclipModel {
+  return createDeclipModel(config.model, { seed: runSeeds(config.seed).model });
+}
+
+/** Loss values and gradients of one batch (see {@link batchGradients}). */
+export interface BatchGradients {
+  /** By parameter name; the caller disposes them. */
+  readonly grads: Map<string, tf.Tensor>;
+  readonly total: number;
+  readonly terms: Readonly<Record<LossTerm, number | null>>;
+  readonly logitScale: number;
+  /** Rows for the NN queue (official order), null when NNS is off. */
+  readonly enqueueRows: Float32Array | null;
+}
+
+/**
+ * Forward + backward of one batch in training mode (BatchNorm statistics update). The
+ * loss scalars are copied inside the gradient function: tfjs frees the tensors its tape
+ * saved for the backward pass (the terms are inputs of the weighting) once the gradients
+ * are computed, kept or not. The queue is only read here; enqueue `enqueueRows` after
+ * checking the loss.
+ */
+export function batchGradients(
+  model: DeclipModel,
+  inputs: DeclipInputs,
+  queue: NearestNeighbourQueue | null,
+  loss: TrainConfig['loss'],
+  parallel?: { readonly exchange: LossExchange; readonly variables: tf.Variable[] },
+): BatchGradients {
+  let out: DeclipLossOutput | undefined;
+  let copies: tf.Tensor[] = [];
+  const { value, grads } = tf.variableGrads(() => {
+    out = declipLosses(model, inputs, queue, loss, true, parallel?.exchange);
+    copies = [out.total, out.logitScale, ...lossTerms.map((k) => out?.terms[k] ?? out?.total)].map((x) => tf.keep(tf.clone(x as tf.Tensor)));
+    return out.total;
+  }, parallel?.variables ?? model.trainableVariables());
+  value.dispose();
+  try {
+    const read = (x: tf.Tensor | undefined): number => x?.dataSync()[0] ?? Number.NaN;
+    const terms = Object.fromEntries(lossTerms.map((k, i) => [k, out?.terms[k] == null ? null : read(copies[2 + i])])) as Record<LossTerm, number | null>;
+    const enqueueRows = out?.enqueue == null ? null : Float32Array.from(out.enqueue.dataSync());
+    const named = new Map<string, tf.Tensor>();
+    for (const [variableName, g] of Object.entries(grads)) named.set(model.params.nameOf(variableName) ?? variableName, g);
+    return { grads: named, total: read(copies[0]), terms, logitScale: read(copies[1]), enqueueRows };
+  } finally {
+    tf.dispose(copies);
+    if (out !== undefined) disposeLossOutput(out);
+  }
+}
+
+/** A replica's state as plain data (checkpoints, moving it between threads). */
+export interface ReplicaState {
+  /** Every model variable (parameters and buffers), by name. */
+  readonly weights: Readonly<Record<string, StoredTensor>>;
+  /** AdamW's step and moments; undefined leaves the optimizer as it is. */
+  readonly optimizer: AdamWState | undefined;
+  /** The NN queue, null when NNS is off. */
+  readonly queue: QueueState | null;
+}
+
+/** Loss values of one micro-batch (of the whole batch, for data-parallel workers). */
+export interface MicroStepValues {
+  readonly total: number;
+  readonly terms: Readonly<Record<LossTerm, number | null>>;
+  readonly logitScale: number;
+}
+
+/** Where a data-parallel worker's slice sits in the whole batch. */
+export interface BatchSlice {
+  /** First row of the slice in the batch. */
+  readonly offset: number;
+  /** Rows of the whole batch. */
+  readonly total: number;
+  /** Masked (MLM) positions in the whole batch. */
+  readonly mlmCount: number;
+}
+
+/** Names of the parameters used only on the whole batch (gradient from worker 0 only). */
+function wholeBatchParameters(model: DeclipModel): Set<string> {
+  const names = new Set(['logit_scale']);
+  const s = model.config.simsiam;
+  if (s !== null) for (const spec of simsiamSpecs(s, model.embedDim)) names.add(spec.name);
+  return names;
+}
+
+export class Replica {
+  readonly config: TrainConfig;
+  readonly model: DeclipModel;
+  readonly queue: NearestNeighbourQueue | null;
+  readonly optimizer: AdamW;
+  readonly #collective: Collective | undefined;
+  /** Variables differentiated on this replica. */
+  readonly #variables: tf.Variable[];
+  /** Buffers averaged across workers after each update (BatchNorm of the image tower). */
+  readonly #sliceBuffers: readonly { readonly name: string; readonly variable: tf.Variable }[];
+  #sums = new Map<string, tf.Tensor>();
+  #present = new Set<string>();
+  #count = 0;
+  #disposed = false;
+
+  constructor(config: TrainConfig, collective?: Collective) {
+    this.config = config;
+    const seeds = runSeeds(config.seed);
+    this.model = createModelFor(config);
+    this.queue = config.loss.weights.nns > 0 ? new NearestNeighbourQueue({ size: config.loss.queueSize, dim: this.model.embedDim, seed: seeds.queue }) : null;
+    this.optimizer = new AdamW(this.model.trainable(), {
+      beta1: config.optimizer.beta1,
+      beta2: config.optimizer.beta2,
+      eps: config.optimizer.eps,
+      weightDecay: config.optimizer.weightDecay,
+    });
+    this.#collective = collective;
+    const whole = wholeBatchParameters(this.model);
+    this.#variables = this.model
+      .trainable()
+      .filter((e) => collective === undefined || collective.rank === 0 || !whole.has(e.name))
+      .map((e) => e.variable);
+    this.#sliceBuffers = collective === undefined || collective.world === 1 ? [] : this.model.params.buffers().filter((e) => !whole.has(e.name));
+  }
+
+  /** Micro-batches summed since the last update or discard. */
+  get pending(): number {
+    return this.#count;
+  }
+
+  /**
+   * Forward + backward of one micro-batch (this worker's slice when data-parallel). When the
+   * total loss is finite the gradients join the step's sums and the NN queue takes the
+   * batch's rows; otherwise nothing changes. Every worker takes the same decision.
+   */
+  microStep(batch: DeclipBatch, slice?: BatchSlice): MicroStepValues {
+    const c = this.#collective;
+    if (c !== undefined && slice === undefined) throw new InvalidOptionError('slice', 'A data-parallel replica needs the slice of the batch it computes');
+    const inputs = batchToInputs(batch);
+    let result: BatchGradients;
+    try {
+      result =
+        c === undefined || slice === undefined
+          ? batchGradients(this.model, inputs, this.queue, this.config.loss)
+          : batchGradients(this.model, inputs, this.queue, this.config.loss, {
+              exchange: { mlmCount: slice.mlmCount, gather: (local) => this.#gather(c, local, slice) },
+              variables: this.#variables,
+            });
+    } finally {
+      disposeInputs(inputs);
+    }
+    let values: MicroStepValues = { total: result.total, terms: result.terms, logitScale: result.logitScale };
+    let present = [...result.grads.keys()];
+    if (c !== undefined) {
+      // Combine: the whole-batch terms are the same on every worker; MLM parts add up.
+      const names = this.model.trainable().map((e) => e.name);
+      const t = result.terms;
+      const all = c.allGatherScalars([t.clip ?? 0, t.nns ?? 0, t.simsiam ?? 0, t.mlm ?? 0, result.logitScale, ...names.map((n) => (result.grads.has(n) ? 1 : 0))]);
+      const first = all[0] as number[];
+      const mlm = all.reduce((s, row) => s + (row[3] as number), 0);
+      const combined = [first[0], first[1], first[2], mlm] as number[];
+      const w = this.config.loss.weights;
+      const terms = Object.fromEntries(lossTerms.map((k, i) => [k, t[k] === null ? null : combined[i]])) as Record<LossTerm, number | null>;
+      const total = lossTerms.reduce((s, k) => s + (terms[k] === null ? 0 : w[k] * (terms[k] as number)), 0);
+      values = { total, terms, logitScale: first[4] as number };
+      present = names.filter((_, i) => all.some((row) => row[5 + i] === 1));
+    }
+    if (!Number.isFinite(values.total)) {
+      for (const g of result.grads.values()) g.dispose();
+      return values;
+    }
+    if (this.queue !== null && result.enqueueRows !== null) this.queue.enqueue(result.enqueueRows);
+    for (const [name, g] of result.grads) {
+      const old = this.#sums.get(name);
+      if (old === undefined) this.#sums.set(name, g);
+      else {
+        this.#sums.set(name, tf.add(old, g));
+        old.dispose();
+        g.dispose();
+      }
+    }
+    for (const name of present) this.#present.add(name);
+    this.#count++;
+    return values;
+  }
+
+  /** The whole batch's rows of each local tensor: local rows on the tape, the peers' constant. */
+  #gather(c: Collective, local: readonly tf.Tensor2D[], slice: BatchSlice): tf.Tensor2D[] {
+    const first = local[0];
+    if (first === undefined) return [];
+    const [rows, width] = first.shape;
+    const whole = c.gatherRows(
+      local.map((x) => x.dataSync() as Float32Array),
+      slice.offset,
+      slice.total,
+      width,
+    );
+    const after = slice.total - slice.offset - rows;
+    return local.map((x, k) => {
+      const w = whole[k] as Float32Array;
+      const parts: tf.Tensor2D[] = [];
+      if (slice.offset > 0) parts.push(tf.tensor2d(w.subarray(0, slice.offset * width), [slice.offset, width]));
+      parts.push(x);
+      if (after > 0) parts.push(tf.tensor2d(w.subarray((slice.offset + rows) * width), [after, width]));
+      return parts.length === 1 ? x : tf.concat(parts, 0);
+    });
+  }
+
+  /** Drop the gradients summed since the last update. */
+  discard(): void {
+    for (const t of this.#sums.values()) t.dispose();
+    this.#sums.clear();
+    this.#present.clear();
+    this.#count = 0;
+  }
+
+  /**
+   * Apply the step: mean of the summed gradients over the micro-batches (summed over the
+   * workers first), clip by global norm, AdamW at `lr`, clamp the logit scale. Returns the
+   * global gradient norm before clipping.
+   */
+  update(lr: number): number {
+    const count = this.#count;
+    const raw: Record<string, tf.Tensor> = {};
+    const c = this.#collective;
+    if (c === undefined) {
+      for (const [name, sum] of this.#sums) raw[name] = count > 1 ? tf.tidy(() => tf.div(sum, count)) : sum;
+      if (count <= 1) this.#sums = new Map(); // raw owns them now
+    } else {
+      const entries = this.model.trainable();
+      const size = entries.reduce((s, e) => s + e.variable.size, 0);
+      const flat = c.reduceInput(size);
+      let offset = 0;
+      for (const e of entries) {
+        const g = this.#sums.get(e.name);
+        if (g === undefined) flat.fill(0, offset, offset + e.variable.size);
+        else flat.set(g.dataSync() as Float32Array, offset);
+        offset += e.variable.size;
+      }
+      const summed = c.allReduceSum(flat);
+      offset = 0;
+      for (const e of entries) {
+        const n = e.variable.size;
+        if (this.#present.has(e.name)) {
+          const part = summed.subarray(offset, offset + n);
+          raw[e.name] = tf.tidy(() => {
+            const t = tf.tensor(part, e.variable.shape, 'float32');
+            return count > 1 ? tf.div(t, count) : t;
+          });
+        }
+        offset += n;
+      }
+    }
+    this.discard();
+    const clipped = clipByGlobalNorm(raw, this.config.optimizer.clipGradNorm ?? Infinity);
+    tf.dispose(Object.values(raw));
+    this.optimizer.step(clipped.grads, lr);
+    tf.dispose(Object.values(clipped.grads));
+    const [lo, hi] = this.config.optimizer.logitScaleRange;
+    clampVariable(this.model.logitScaleVariable, lo, hi);
+    if (c !== undefined && this.#sliceBuffers.length > 0) this.#averageBuffers(c);
+    return clipped.norm;
+  }
+
+  /**
+   * BatchNorm in the image tower sees only this worker's slice (as PyTorch DDP without
+   * SyncBatchNorm); its running statistics are averaged over the workers after each update
+   * so that the replicas stay identical.
+   */
+  #averageBuffers(c: Collective): void {
+    const size = this.#sliceBuffers.reduce((s, e) => s + e.variable.size, 0);
+    const flat = c.reduceInput(size);
+    let offset = 0;
+    for (const e of this.#sliceBuffers) {
+      flat.set(e.variable.dataSync() as Float32Array, offset);
+      offset += e.variable.size;
+    }
+    const summed = c.allReduceSum(flat);
+    offset = 0;
+    for (const e of this.#sliceBuffers) {
+      const part = summed.subarray(offset, offset + e.variable.size);
+      tf.tidy(() => e.variable.assign(tf.div(tf.tensor(part, e.variable.shape, 'float32'), c.world)));
+      offset += e.variable.size;
+    }
+  }
+
+  /** Weights, optimizer moments and NN queue as plain data (copies). */
+  exportState(): ReplicaState {
+    return { weights: modelWeights(this.model), optimizer: this.optimizer.exportState(), queue: this.queue?.exportState() ?? null };
+  }
+
+  /** Replace the state (and drop pending gradients). `source` names it in errors. */
+  importState(state: ReplicaState, source = 'state'): void {
+    loadModelWeights(this.model, state.weights, source);
+    if (state.optimizer !== undefined) this.optimizer.importState(state.optimizer, source);
+    if (this.queue !== null) {
+      if (state.queue === null) throw new CheckpointError(source, 'the NN queue is missing');
+      this.queue.importState(state.queue);
+    }
+    this.discard();
+  }
+
+  /** Free every tensor. Idempotent. */
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.discard();
+    this.optimizer.dispose();
+    this.queue?.dispose();
+    this.model.dispose();
+  }
+}
