@@ -23,6 +23,7 @@ await runTraining({
     batch: 8,
     steps: 1,
     data: { shards: [trainShards], workers: 1, shuffleBuffer: 8 },
+    compute: { threads: 1 },
   }),
   runDir: run,
 });

@@ -24,6 +24,7 @@ await writeFile(
     steps: 6,
     optimizer: { lr: 1e-3, warmupSteps: 2, clipGradNorm: 1 },
     data: { workers: 1, shuffleBuffer: 32, prefetch: 2 },
+    compute: { threads: 1 },
   }),
 );
 
@@ -58,7 +59,8 @@ const killed = declip(trainArgs(killedOut), (line, child) => {
 });
 const termOut = join(dir, 'term');
 let termSent = false;
-const termRun = declip(trainArgs(termOut, '--steps', '40', '--checkpoint-every', '0'), (line, child) => {
+// this run trains on 2 compute threads: the signal must also stop the worker threads
+const termRun = declip(trainArgs(termOut, '--steps', '40', '--checkpoint-every', '0', '--threads', '2'), (line, child) => {
   if (!termSent && line.includes('checkpoints/step-000000')) {
     termSent = true;
     child.kill('SIGTERM');
@@ -98,6 +100,7 @@ t.test('SIGTERM finishes the step, writes a checkpoint and exits 143', async (t)
   const run = termRun;
   const { code } = await run.code;
   t.equal(code, 143, run.stderr.join('\n'));
+  t.ok(run.stderr.some((l) => l.includes('compute: 2 worker threads')), 'trained on 2 compute threads');
   const ck = await loadCheckpoint(out);
   const rows = await readMetrics(join(out, 'metrics.jsonl'));
   t.equal(ck.state.step, rows.at(-1)?.step ?? 0, 'the checkpoint holds the last step logged');
@@ -113,4 +116,5 @@ t.test('bad flags and configs fail with a message naming the field', async (t) =
   t.ok(err instanceof ConfigError);
   t.match(String((err as Error).message), /Invalid config .*bad\.json: optimizer\.lr/);
   await t.rejects(runTrainCommand({ config: 'tiny', out: join(dir, 'bad3') }), /Expected shard URLs for --shards/);
+  await t.rejects(runTrainCommand({ config: configFile, shards, threads: 'two', out: join(dir, 'bad4') }), /Expected integer between 1 and 256 for --threads but received NaN/);
 });
