@@ -1,8 +1,9 @@
 /**
  * Image augmentation micro-benchmark: per-sample time of decode + two mocov2 views +
- * normalisation into batch arrays, one thread, side by side with the same work in
- * Python (PIL + torchvision, bench/augment_image_py.py), plus a profile of where the
- * time goes.
+ * normalisation into batch arrays, one thread, with the WebAssembly SIMD kernels (the
+ * default) and with the JavaScript operators (the reference), side by side with the same
+ * work in Python (PIL + torchvision, bench/augment_image_py.py), plus a profile by CPU
+ * time of where the time goes in both.
  *
  * Usage:
  *   npx tsx bench/augment-image.ts [--photos DIR] [--n 200] [--rounds 2] [--size 224]
@@ -82,6 +83,12 @@ interface Profile {
   pixel: Record<PixelStep['op'], number>;
 }
 
+/** Process CPU time (user + system, all threads), ms. */
+function cpuNow(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
 function fmt(ms: number): string {
   return ms.toFixed(2).padStart(7);
 }
@@ -144,7 +151,7 @@ async function main(): Promise<void> {
   const nodeMs = wasmTime.ms;
   const nodeCpuMs = wasmTime.cpuMs;
 
-  // Profile: the same work, stage by stage; JavaScript operators one by one, then the wasm kernels (fused as they run).
+  // Profile: the same work, stage by stage, by process CPU time (robust to other load on the machine); JavaScript operators one by one, then the wasm kernels (fused as they run).
   const prof: Profile = { decode: 0, plan: 0, resample: 0, normalize: 0, pixel: { brightness: 0, contrast: 0, saturation: 0, hue: 0, grayscale: 0, gaussianBlur: 0, solarize: 0 } };
   const lut = normalizeTable(IMAGENET_MEAN, IMAGENET_STD);
   const scratch: RgbImage = { width: size, height: size, data: new Uint8Array(S) };
@@ -153,31 +160,31 @@ async function main(): Promise<void> {
   let wasmPlan = 0;
   for (let r = 0; r < rounds; r++) {
     for (let i = 0; i < blobs.length; i++) {
-      let t = performance.now();
+      let t = cpuNow();
       const image = await decodeImage(blobs[i] as Buffer);
-      prof.decode += performance.now() - t;
+      prof.decode += cpuNow() - t;
       for (const v of [1, 2]) {
-        t = performance.now();
+        t = cpuNow();
         const plan = jsTransform.plan(image.width, image.height, new Rng(deriveSeed(0, r, String(i), v)));
-        let t2 = performance.now();
+        let t2 = cpuNow();
         prof.plan += t2 - t;
         resampleRgb(image, plan.geometry, scratch);
-        t = performance.now();
+        t = cpuNow();
         prof.resample += t - t2;
         for (const step of plan.pixels) {
-          t2 = performance.now();
+          t2 = cpuNow();
           runPixelStep(scratch, step);
-          prof.pixel[step.op] += performance.now() - t2;
+          prof.pixel[step.op] += cpuNow() - t2;
         }
-        t = performance.now();
+        t = cpuNow();
         normalizeInto(scratch, lut, v === 1 ? images1 : images2, (i % B) * S);
-        prof.normalize += performance.now() - t;
+        prof.normalize += cpuNow() - t;
       }
       for (const v of [1, 2]) {
-        t = performance.now();
+        t = cpuNow();
         const plan = wasmTransform.plan(image.width, image.height, new Rng(deriveSeed(0, r, String(i), v)));
-        wasmPlan += performance.now() - t;
-        kernels.profile = wasmProf;
+        wasmPlan += cpuNow() - t;
+        kernels.profile = { now: cpuNow, ms: wasmProf };
         kernels.run(image, plan, undefined, lut, v === 1 ? images1 : images2, (i % B) * S);
         kernels.profile = undefined;
       }
@@ -227,7 +234,7 @@ async function main(): Promise<void> {
     log(`  speed-up python time / node time: ${(python.msPerSample / nodeMs).toFixed(2)}x wall, ${(python.cpuMsPerSample / nodeCpuMs).toFixed(2)}x cpu (JavaScript operators: ${(python.msPerSample / jsTime.ms).toFixed(2)}x wall)`);
   }
   log('');
-  log('profile, ms per sample (both views); JavaScript ops one at a time vs the wasm kernels as they run');
+  log('profile, CPU ms per sample (both views); JavaScript ops one at a time vs the wasm kernels as they run');
   log('(wasm: brightness/contrast/solarize are tables folded into the next op, so their pixel cost shows there):');
   log(`  ${'stage'.padEnd(13)} ${'js'.padStart(7)} ${'wasm'.padStart(7)}`);
   let jsTotal = 0;

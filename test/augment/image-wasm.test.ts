@@ -199,3 +199,25 @@ t.test('the Pillow / torchvision fixtures through the wasm path', async (t) => {
   }
   t.ok(checked >= 30, `${checked} fixture cases`);
 });
+
+t.test('hue and saturation are exact on all 2^24 colours', async (t) => {
+  const side = 4096;
+  const all = new Uint8Array(side * side * 3);
+  for (let c = 0; c < side * side; c++) {
+    all[c * 3] = c >>> 16;
+    all[c * 3 + 1] = (c >>> 8) & 255;
+    all[c * 3 + 2] = c & 255;
+  }
+  const img: RgbImage = { width: side, height: side, data: all };
+  const whole = { x: 0, y: 0, width: side, height: side };
+  const geometry = { box: whole, resizeWidth: side, resizeHeight: side, window: whole, mirror: false };
+  const kernels = WasmViewKernels.get();
+  const out: RgbImage = { width: side, height: side, data: new Uint8Array(all.length) };
+  const steps: PixelStep[] = [{ op: 'hue', factor: -0.37 }, { op: 'saturation', factor: 1.4 }];
+  for (const step of steps) {
+    const expected: RgbImage = { width: side, height: side, data: all.slice() };
+    runPixelStep(expected, step);
+    kernels.run(img, { geometry, pixels: [step] }, out);
+    t.equal(countDiff(out.data, expected.data), 0, JSON.stringify(step));
+  }
+});

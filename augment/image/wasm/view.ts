@@ -149,10 +149,10 @@ export class WasmViewKernels {
   readonly #tables: { hue: number; sat: number; scale: number; shifts: number; frac: number; lut: number; norm: number };
   readonly #dynamic: number;
   /**
-   * When set, milliseconds per stage are added to it (`resample` including the copy in,
-   * each pixel op by name, `normalize` including the copy out): for profiling only.
+   * When set, milliseconds by `now` per stage are added to `ms` (`resample` including the
+   * copy in, each pixel op by name, `normalize` including the copy out): for profiling only.
    */
-  profile: Record<string, number> | undefined;
+  profile: { readonly now: () => number; readonly ms: Record<string, number> } | undefined;
 
   private constructor() {
     const module = compileModule();
@@ -224,7 +224,7 @@ export class WasmViewKernels {
       throw new RangeError(`normalizeInto: ${n} values at offset ${offset} do not fit in an array of ${floatOut.length}`);
     }
     const prof = this.profile;
-    let t0 = prof === undefined ? 0 : performance.now();
+    let t0 = prof === undefined ? 0 : prof.now();
     // Coefficients in output order: a mirrored view reverses the horizontal ones.
     const vx0 = mirror ? rw - window.x - ow : window.x;
     const hp = pad(coefficients(box.width, rw, vx0, ow), box.width, mirror);
@@ -273,20 +273,20 @@ export class WasmViewKernels {
     x.resampleH(srcP + box.x * 3, pitch, rows, tmpP, ow, hStartP, hWeightsP, hp.K);
     x.resampleV(tmpP, stride, oh, viewP, vStartP, vWeightsP, vp.K);
     if (prof !== undefined) {
-      const t1 = performance.now();
-      prof['resample'] = (prof['resample'] ?? 0) + t1 - t0;
+      const t1 = prof.now();
+      prof.ms['resample'] = (prof.ms['resample'] ?? 0) + t1 - t0;
       t0 = t1;
     }
 
     const pending = this.#pixelSteps(viewP, ow, oh, plan.pixels, scratchP, lineA, lineB);
-    if (prof !== undefined) t0 = performance.now();
+    if (prof !== undefined) t0 = prof.now();
     if (normalizeTable !== undefined && floatOut !== undefined) {
       const table = new Float32Array(x.memory.buffer, this.#tables.norm, 768);
       if (pending === undefined) table.set(normalizeTable);
       else for (let c = 0; c < 3; c++) for (let v = 0; v < 256; v++) table[c * 256 + v] = normalizeTable[c * 256 + (pending[v] as number)] as number;
       x.normalize(viewP, ow * oh, this.#tables.norm, floatP);
       floatOut.set(new Float32Array(x.memory.buffer, floatP, n), offset);
-      if (prof !== undefined) prof['normalize'] = (prof['normalize'] ?? 0) + performance.now() - t0;
+      if (prof !== undefined) prof.ms['normalize'] = (prof.ms['normalize'] ?? 0) + prof.now() - t0;
       return undefined;
     }
     if (pending !== undefined) this.#lut(viewP, n, pending);
@@ -307,7 +307,7 @@ export class WasmViewKernels {
     let pending: Uint8Array | undefined;
     const prof = this.profile;
     for (const step of steps) {
-      const t0 = prof === undefined ? 0 : performance.now();
+      const t0 = prof === undefined ? 0 : prof.now();
       switch (step.op) {
         case 'brightness':
           pending = composeLut(pending, brightnessLut(step.factor));
@@ -355,7 +355,7 @@ export class WasmViewKernels {
           break;
         }
       }
-      if (prof !== undefined) prof[step.op] = (prof[step.op] ?? 0) + performance.now() - t0;
+      if (prof !== undefined) prof.ms[step.op] = (prof.ms[step.op] ?? 0) + prof.now() - t0;
     }
     return pending;
   }

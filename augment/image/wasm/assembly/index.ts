@@ -213,8 +213,62 @@ export function saturation(p: usize, npix: i32, alpha: f32): void {
  * its scale is 0, so p = q = t = v.
  */
 export function hue(p: usize, npix: i32, shift: i32, hueT: usize, satT: usize, scaleT: usize, fracT: usize, shiftT: usize): void {
+  const end4 = p + <usize>((npix & ~3) * 3);
+  let q = p;
+  // Four pixels per step: the arithmetic in i32x4 / f64x2, the table reads lane by lane.
+  const one = f64x2.splat(1);
+  const half = f64x2.splat(0.5);
+  for (; q < end4; q += 12) {
+    const px = v128.load(q);
+    const r = i8x16.swizzle(px, R_OF4), g = i8x16.swizzle(px, G_OF4), b = i8x16.swizzle(px, B_OF4);
+    const mx = i32x4.max_s(i32x4.max_s(r, g), b);
+    const mn = i32x4.min_s(i32x4.min_s(r, g), b);
+    const dr = i32x4.sub(mx, r), dg = i32x4.sub(mx, g), db = i32x4.sub(mx, b);
+    const keyR = v128.or(i32x4.shl(db, 8), dg);
+    const keyG = v128.or(i32x4.splat(65536), v128.or(i32x4.shl(dr, 8), db));
+    const keyB = v128.or(i32x4.splat(131072), v128.or(i32x4.shl(dg, 8), dr));
+    const key = v128.bitselect(keyR, v128.bitselect(keyG, keyB, i32x4.eq(g, mx)), i32x4.eq(r, mx));
+    const sidx = v128.or(i32x4.shl(i32x4.sub(mx, mn), 8), mx);
+    const us0 = <usize>load<u8>(satT + <usize>i32x4.extract_lane(sidx, 0));
+    const us1 = <usize>load<u8>(satT + <usize>i32x4.extract_lane(sidx, 1));
+    const us2 = <usize>load<u8>(satT + <usize>i32x4.extract_lane(sidx, 2));
+    const us3 = <usize>load<u8>(satT + <usize>i32x4.extract_lane(sidx, 3));
+    const uh0 = <usize>((<i32>load<u8>(hueT + <usize>i32x4.extract_lane(key, 0)) + shift) & 255);
+    const uh1 = <usize>((<i32>load<u8>(hueT + <usize>i32x4.extract_lane(key, 1)) + shift) & 255);
+    const uh2 = <usize>((<i32>load<u8>(hueT + <usize>i32x4.extract_lane(key, 2)) + shift) & 255);
+    const uh3 = <usize>((<i32>load<u8>(hueT + <usize>i32x4.extract_lane(key, 3)) + shift) & 255);
+    let fs = f32x4.splat(load<f32>(scaleT + (us0 << 2)));
+    fs = f32x4.replace_lane(fs, 1, load<f32>(scaleT + (us1 << 2)));
+    fs = f32x4.replace_lane(fs, 2, load<f32>(scaleT + (us2 << 2)));
+    fs = f32x4.replace_lane(fs, 3, load<f32>(scaleT + (us3 << 2)));
+    let fr = f32x4.splat(load<f32>(fracT + (uh0 << 2)));
+    fr = f32x4.replace_lane(fr, 1, load<f32>(fracT + (uh1 << 2)));
+    fr = f32x4.replace_lane(fr, 2, load<f32>(fracT + (uh2 << 2)));
+    fr = f32x4.replace_lane(fr, 3, load<f32>(fracT + (uh3 << 2)));
+    let sh = i32x4.splat(load<i32>(shiftT + (uh0 << 2)));
+    sh = i32x4.replace_lane(sh, 1, load<i32>(shiftT + (uh1 << 2)));
+    sh = i32x4.replace_lane(sh, 2, load<i32>(shiftT + (uh2 << 2)));
+    sh = i32x4.replace_lane(sh, 3, load<i32>(shiftT + (uh3 << 2)));
+    // p, q, t = round(v * (1 - s)), round(v * (1 - s * f)), round(v * (1 - s * (1 - f))) in f64, two lanes at a time.
+    const mxHi = i32x4.shuffle(mx, mx, 2, 3, 2, 3);
+    const fsHi = i32x4.shuffle(fs, fs, 2, 3, 2, 3);
+    const frHi = i32x4.shuffle(fr, fr, 2, 3, 2, 3);
+    const vL = f64x2.convert_low_i32x4_u(mx), vH = f64x2.convert_low_i32x4_u(mxHi);
+    const sL = f64x2.promote_low_f32x4(fs), sH = f64x2.promote_low_f32x4(fsHi);
+    const fL = f64x2.promote_low_f32x4(fr), fH = f64x2.promote_low_f32x4(frHi);
+    const pp = i32x4.shuffle(
+      i32x4.trunc_sat_f64x2_u_zero(f64x2.add(f64x2.mul(vL, f64x2.sub(one, sL)), half)),
+      i32x4.trunc_sat_f64x2_u_zero(f64x2.add(f64x2.mul(vH, f64x2.sub(one, sH)), half)), 0, 1, 4, 5);
+    const qq = i32x4.shuffle(
+      i32x4.trunc_sat_f64x2_u_zero(f64x2.add(f64x2.mul(vL, f64x2.sub(one, f64x2.mul(sL, fL))), half)),
+      i32x4.trunc_sat_f64x2_u_zero(f64x2.add(f64x2.mul(vH, f64x2.sub(one, f64x2.mul(sH, fH))), half)), 0, 1, 4, 5);
+    const tt = i32x4.shuffle(
+      i32x4.trunc_sat_f64x2_u_zero(f64x2.add(f64x2.mul(vL, f64x2.sub(one, f64x2.mul(sL, f64x2.sub(one, fL)))), half)),
+      i32x4.trunc_sat_f64x2_u_zero(f64x2.add(f64x2.mul(vH, f64x2.sub(one, f64x2.mul(sH, f64x2.sub(one, fH)))), half)), 0, 1, 4, 5);
+    store4(q, pick(sh, mx, pp, qq, tt), pick(i32x4.shr_u(sh, 8), mx, pp, qq, tt), pick(i32x4.shr_u(sh, 16), mx, pp, qq, tt));
+  }
   const end = p + <usize>(npix * 3);
-  for (let q = p; q < end; q += 3) {
+  for (; q < end; q += 3) {
     const r = <i32>load<u8>(q);
     const g = <i32>load<u8>(q, 1);
     const b = <i32>load<u8>(q, 2);
@@ -236,6 +290,12 @@ export function hue(p: usize, npix: i32, shift: i32, hueT: usize, satT: usize, s
     store<u8>(q, <u8>(word >> ((sh >> 8) & 31)), 1);
     store<u8>(q, <u8>(word >> ((sh >> 16) & 31)), 2);
   }
+}
+
+@inline function pick(code: v128, v: v128, p: v128, q: v128, t: v128): v128 {
+  // Per lane: v, p, q or t for a low byte of `code` of 0, 8, 16 or 24.
+  const c = v128.and(code, i32x4.splat(255));
+  return v128.bitselect(v, v128.bitselect(p, v128.bitselect(q, t, i32x4.eq(c, i32x4.splat(16))), i32x4.eq(c, i32x4.splat(8))), i32x4.eq(c, i32x4.splat(0)));
 }
 
 @inline function boxBlur16(l2: v128, l1: v128, c: v128, r1: v128, r2: v128, k0: v128, k1: v128, k2: v128): v128 {
