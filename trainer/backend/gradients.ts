@@ -15,18 +15,18 @@ import * as tf from '@tensorflow/tfjs-core';
 import { register } from 'node:module';
 import { BackendError } from '../../core/errors.js';
 
+// Suffix-less relative specifiers inside tfjs-core's dist/ try `.js` first: the tree has
+// about 900 modules, and a failed resolution per module (the plain specifier first) made
+// loading it, in every compute worker too, noticeably slower.
 const HOOK = `
 export async function resolve(specifier, context, next) {
-  try {
-    return await next(specifier, context);
-  } catch (err) {
-    const parent = context.parentURL ?? '';
-    if ((specifier.startsWith('./') || specifier.startsWith('../')) && !specifier.endsWith('.js') &&
-        parent.includes('/@tensorflow/tfjs-core/dist/')) {
-      try { return await next(specifier + '.js', context); } catch { return next(specifier + '/index.js', context); }
-    }
-    throw err;
+  const parent = context.parentURL ?? '';
+  if ((specifier.startsWith('./') || specifier.startsWith('../')) && !specifier.endsWith('.js') &&
+      parent.includes('/@tensorflow/tfjs-core/dist/')) {
+    try { return await next(specifier + '.js', context); } catch {}
+    try { return await next(specifier + '/index.js', context); } catch {}
   }
+  return next(specifier, context);
 }`;
 
 let pending: Promise<void> | undefined;
