@@ -113,6 +113,7 @@ export function createPipeline(options: PipelineOptions): DeclipPipeline {
       contextLength: o.contextLength,
       tokenizerFile: o.tokenizerFile,
       pixelLimit: o.pixelLimit,
+      fastJpeg: o.fastJpeg,
       extra: o.workerExtra,
     },
   });

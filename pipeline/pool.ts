@@ -30,6 +30,8 @@ export interface WorkerInit {
   readonly tokenizerFile?: string | undefined;
   /** Images with more pixels than this are rejected before decoding (decompression bombs). */
   readonly pixelLimit?: number | undefined;
+  /** Decode plain JPEGs with libjpeg-turbo (augment/image/decode.ts `fastJpeg`). */
+  readonly fastJpeg?: boolean | undefined;
   /** Anything else a custom worker module needs (structured-cloneable). */
   readonly extra?: Readonly<Record<string, unknown>> | undefined;
 }

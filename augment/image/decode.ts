@@ -10,26 +10,43 @@
  * but unsupported format (GIF, TIFF, SVG, ...) `ImageError('unsupported-image')`; an
  * image whose header claims more than `maxPixels` pixels `ImageError('too-many-pixels')`
  * before any pixel is decoded (a decompression bomb costs only its header read).
+ *
+ * Fast JPEG path (`fastJpeg: true`): a plain 8-bit baseline/progressive JPEG, grey or
+ * 3-component, without EXIF rotation, ICC profile or Adobe transform, is decoded by
+ * libjpeg-turbo directly (`@julusian/jpeg-turbo`, about 1.3 ms instead of sharp's ~5 ms
+ * for a 500x375 photo; the binding uses libjpeg-turbo's fast integer IDCT, so pixels
+ * differ from sharp/Pillow by at most a few levels: on the benchmark photos max 7, mean
+ * 0.93 of 255). Anything else, any error of the fast decoder, or a platform without its
+ * prebuilt binary, goes through sharp as above, so orientation, CMYK, ICC, corrupt-input
+ * errors and the pixel limit behave the same on both paths.
  */
+import { createRequire } from 'node:module';
 import sharp from 'sharp';
 import type { OutputInfo } from 'sharp';
 import { ImageError } from '../../core/errors.js';
-import { expectInteger, invalidOption } from '../../core/validate.js';
+import { expectBoolean, expectInteger, invalidOption } from '../../core/validate.js';
+import { readJpegHeader } from './jpeg-header.js';
 import type { RgbImage } from './types.js';
 
 /** Options of {@link decodeImage}. */
 export interface DecodeOptions {
   /** Largest `width * height` accepted (checked on the header). Default 40,000,000. */
   readonly maxPixels?: number;
+  /**
+   * Decode plain JPEGs with libjpeg-turbo's fast path (see the module notes): about 4x
+   * less CPU, pixels within a few levels of sharp's. Default false (sharp for everything).
+   */
+  readonly fastJpeg?: boolean;
 }
 
 /** Resolved decode options. */
 export interface ResolvedDecodeOptions {
   readonly maxPixels: number;
+  readonly fastJpeg: boolean;
 }
 
 /** The defaults of {@link DecodeOptions}. */
-export const DEFAULT_DECODE_OPTIONS: ResolvedDecodeOptions = Object.freeze({ maxPixels: 40_000_000 });
+export const DEFAULT_DECODE_OPTIONS: ResolvedDecodeOptions = Object.freeze({ maxPixels: 40_000_000, fastJpeg: false });
 
 /**
  * Validates decode options once (at the boundary).
@@ -46,7 +63,59 @@ export function resolveDecodeOptions(options: DecodeOptions = {}): ResolvedDecod
       options.maxPixels === undefined
         ? DEFAULT_DECODE_OPTIONS.maxPixels
         : expectInteger('maxPixels', options.maxPixels, 1, Number.MAX_SAFE_INTEGER),
+    fastJpeg: options.fastJpeg === undefined ? DEFAULT_DECODE_OPTIONS.fastJpeg : expectBoolean('fastJpeg', options.fastJpeg),
   };
+}
+
+type JpegTurbo = typeof import('@julusian/jpeg-turbo');
+let turbo: JpegTurbo | null | undefined;
+
+/** The libjpeg-turbo binding, loaded on first use; null where it cannot load (no prebuilt binary). */
+function jpegTurbo(): JpegTurbo | null {
+  if (turbo === undefined) {
+    try {
+      turbo = createRequire(import.meta.url)('@julusian/jpeg-turbo') as JpegTurbo;
+    } catch {
+      turbo = null;
+    }
+  }
+  return turbo;
+}
+
+/**
+ * Whether this platform has the fast JPEG decoder (see {@link DecodeOptions.fastJpeg}).
+ *
+ * @example
+ * ```ts
+ * if (!fastJpegAvailable()) console.warn('JPEGs are decoded by sharp');
+ * ```
+ */
+export function fastJpegAvailable(): boolean {
+  return jpegTurbo() !== null;
+}
+
+/**
+ * The fast path: the decoded image, or `undefined` when this JPEG must go through sharp
+ * (not plain, or the fast decoder refused it: sharp then decides, and names the error).
+ */
+function decodeJpegFast(bytes: Uint8Array, maxPixels: number): RgbImage | undefined {
+  const header = readJpegHeader(bytes);
+  if (header === undefined || header.process === 'other' || header.precision !== 8) return undefined;
+  if (header.components !== 1 && header.components !== 3) return undefined;
+  if (header.orientation !== 1 || header.icc || header.adobe) return undefined;
+  if (header.width * header.height > maxPixels) {
+    throw new ImageError('too-many-pixels', `jpeg image has ${header.width * header.height} pixels, more than ${maxPixels}`);
+  }
+  if (header.width === 0 || header.height === 0) return undefined;
+  const lib = jpegTurbo();
+  if (lib === null) return undefined;
+  try {
+    const out = lib.decompressSync(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length), { format: lib.FORMAT_RGB });
+    if (out.width !== header.width || out.height !== header.height || out.data.length !== out.width * out.height * 3) return undefined;
+    return { width: out.width, height: out.height, data: new Uint8Array(out.data.buffer, out.data.byteOffset, out.data.length) };
+  } catch {
+    return undefined;
+  }
 }
 
 /** The image formats {@link decodeImage} accepts, by their leading bytes. */
@@ -97,11 +166,15 @@ export function sniffImageFormat(bytes: Uint8Array): ImageFormat | 'other' | und
  * ```
  */
 export async function decodeImage(bytes: Uint8Array, options?: DecodeOptions | ResolvedDecodeOptions): Promise<RgbImage> {
-  const { maxPixels } = resolveDecodeOptions(options);
+  const { maxPixels, fastJpeg } = resolveDecodeOptions(options);
   if (bytes.length === 0) throw new ImageError('empty-image', 'image is empty (0 bytes)');
   const format = sniffImageFormat(bytes);
   if (format === undefined) throw new ImageError('corrupt-image', `not a JPEG, PNG or WebP image (${bytes.length} bytes)`);
   if (format === 'other') throw new ImageError('unsupported-image', 'unsupported image format (JPEG, PNG and WebP are accepted)');
+  if (fastJpeg && format === 'jpeg') {
+    const fast = decodeJpegFast(bytes, maxPixels);
+    if (fast !== undefined) return fast;
+  }
   let raw: { data: Buffer; info: OutputInfo };
   try {
     raw = await sharp(bytes, { limitInputPixels: maxPixels, failOn: 'warning', autoOrient: true })

@@ -15,6 +15,7 @@ export {
   type ImageFormat,
   DEFAULT_DECODE_OPTIONS,
   decodeImage,
+  fastJpegAvailable,
   resolveDecodeOptions,
   sniffImageFormat,
 } from './decode.js';

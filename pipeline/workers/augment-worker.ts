@@ -50,7 +50,10 @@ function setUp(): WorkerState {
     imageSize: init.imageSize,
     contextLength: init.contextLength,
     transform: compileImageTransform(spec, 'imageTransform'),
-    decode: resolveDecodeOptions(init.pixelLimit === undefined ? {} : { maxPixels: init.pixelLimit }),
+    decode: resolveDecodeOptions({
+      ...(init.pixelLimit === undefined ? {} : { maxPixels: init.pixelLimit }),
+      fastJpeg: init.fastJpeg ?? false,
+    }),
     text: new TextAugmenter(tokenizer, { contextLength: init.contextLength }),
     scratch: allocateTextViews(1, init.contextLength),
   };
