@@ -34,6 +34,8 @@ interface BenchPipelineFlags {
   readonly seed: string;
   readonly loaderThread?: boolean;
   readonly stepMs?: string;
+  readonly decodeOnly?: boolean;
+  readonly jpegDecoder: string;
   readonly json?: boolean;
 }
 
@@ -74,6 +76,13 @@ async function trainTokenizer(shards: string, vocabSize: number, file: string): 
   }
 }
 
+function jpegDecoder(value: string): 'turbo' | 'sharp' {
+  if (value !== 'turbo' && value !== 'sharp') {
+    throw new InvalidOptionError('jpeg-decoder', `Expected one of turbo, sharp for --jpeg-decoder but received "${value}"`);
+  }
+  return value;
+}
+
 export async function runBenchPipeline(flags: BenchPipelineFlags): Promise<void> {
   const out = (line: string): void => void process.stdout.write(line + '\n');
   let tokenizerFile = flags.tokenizer;
@@ -99,6 +108,8 @@ export async function runBenchPipeline(flags: BenchPipelineFlags): Promise<void>
       tasksPerWorker: int('tasks-per-worker', flags.tasksPerWorker),
       prefetch: int('prefetch', flags.prefetch),
       loaderThread: flags.loaderThread === true ? true : undefined,
+      fastJpeg: jpegDecoder(flags.jpegDecoder) === 'turbo',
+      workerExtra: flags.decodeOnly === true ? { decodeOnly: true } : undefined,
     };
     const stepMs = int('step-ms', flags.stepMs) ?? 0;
     const defined = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined));
@@ -107,16 +118,31 @@ export async function runBenchPipeline(flags: BenchPipelineFlags): Promise<void>
       if (flags.json !== true) out(pipeline.describe());
       const started = performance.now();
       let firstBatchMs = 0;
+      // CPU of the whole process (all threads) and the main thread's busy share, over the
+      // timed part (from the end of the first batch), as samples/s is.
+      let cpuAtFirst = process.cpuUsage();
+      let eluAtFirst = performance.eventLoopUtilization();
+      let samplesAtFirst = 0;
       for await (const batch of pipeline) {
-        if (batch.position.batchIndex === 0) firstBatchMs = performance.now() - started;
+        if (batch.position.batchIndex === 0) {
+          firstBatchMs = performance.now() - started;
+          cpuAtFirst = process.cpuUsage();
+          eluAtFirst = performance.eventLoopUtilization();
+          samplesAtFirst = batch.size;
+        }
         if (stepMs > 0) blockMainThread(stepMs);
       }
+      const cpu = process.cpuUsage(cpuAtFirst);
+      const mainBusy = performance.eventLoopUtilization(eluAtFirst).utilization;
       const m = pipeline.metrics();
+      const timedSamples = m.samplesDelivered - samplesAtFirst;
+      const cpuMsPerSample = timedSamples > 0 ? (cpu.user + cpu.system) / 1000 / timedSamples : 0;
       const seconds = (performance.now() - started) / 1000;
       const o = pipeline.options;
       out(
         `declip-ts workers=${o.workers} size=${o.imageSize}: ${m.samplesDelivered} samples in ${seconds.toFixed(2)}s, ` +
           `${m.samplesPerSecond.toFixed(1)} samples/s after the first batch` +
+          `${flags.decodeOnly === true ? ' (decode only)' : ''}, ${cpuMsPerSample.toFixed(1)} CPU ms/sample, main thread busy ${(100 * mainBusy).toFixed(0)}%` +
           (Object.keys(m.skipped).length > 0 ? `, skipped ${JSON.stringify(m.skipped)}` : ''),
       );
       if (flags.json === true) {
@@ -136,6 +162,10 @@ export async function runBenchPipeline(flags: BenchPipelineFlags): Promise<void>
             tasksPerWorker: o.tasksPerWorker,
             peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
             stepMs,
+            decodeOnly: flags.decodeOnly === true,
+            jpegDecoder: jpegDecoder(flags.jpegDecoder),
+            cpuMsPerSample: Number(cpuMsPerSample.toFixed(2)),
+            mainThreadBusy: Number(mainBusy.toFixed(3)),
             pipeline: pipeline.describe(),
           }),
         );
@@ -167,6 +197,8 @@ export function registerBenchPipeline(parent: Command): void {
     .option('--seed <n>', 'seed of shuffles and augmentations', '0')
     .option('--loader-thread', 'read and assemble batches in a dedicated loader thread')
     .option('--step-ms <n>', 'block the main thread this long after each batch (a simulated training step)')
+    .option('--decode-only', 'decode the images only (no views, no text): the physical limit of the pipeline')
+    .option('--jpeg-decoder <name>', 'turbo (libjpeg-turbo for plain JPEGs, sharp for the rest) or sharp', 'turbo')
     .option('--json', 'last stdout line: {"samplesPerSecond", "samples", "skipped", ...}')
     .action(async (flags: BenchPipelineFlags) => {
       await runBenchPipeline(flags);

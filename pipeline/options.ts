@@ -61,6 +61,12 @@ export interface PipelineOptions {
    * pixels within a few levels of sharp's, see augment/image/decode.ts). Default true.
    */
   readonly fastJpeg?: boolean;
+  /**
+   * Workers write the image views straight into shared batch buffers that become the
+   * batches' `images1`/`images2` (SharedArrayBuffer-backed; no copy on this thread).
+   * Default true; false gives every batch its own ArrayBuffers (copied in).
+   */
+  readonly sharedBatches?: boolean;
   /** Custom worker module (exports `augment(task)`), for other augmentations and tests. */
   readonly workerFile?: string;
   /** Extra data for a custom worker module. */
@@ -103,6 +109,7 @@ export interface ResolvedPipelineOptions {
   readonly onWarn: (error: SampleError | Error) => void;
   readonly pixelLimit: number | undefined;
   readonly fastJpeg: boolean;
+  readonly sharedBatches: boolean;
   readonly workerFile: string | undefined;
   readonly workerExtra: Readonly<Record<string, unknown>> | undefined;
   readonly yieldOnPull: boolean;
@@ -127,6 +134,7 @@ export const PIPELINE_DEFAULTS = Object.freeze({
   yieldOnPull: true,
   loaderThread: false,
   fastJpeg: true,
+  sharedBatches: true,
 });
 
 function warnToStderr(error: Error): void {
@@ -181,6 +189,7 @@ export function resolvePipelineOptions(options: PipelineOptions): ResolvedPipeli
     onWarn: options.onWarn ?? warnToStderr,
     pixelLimit: options.pixelLimit === undefined ? undefined : expectNumber('pixelLimit', options.pixelLimit, 1),
     fastJpeg: expectBoolean('fastJpeg', options.fastJpeg ?? d.fastJpeg),
+    sharedBatches: expectBoolean('sharedBatches', options.sharedBatches ?? d.sharedBatches),
     workerFile: options.workerFile === undefined ? undefined : expectString('workerFile', options.workerFile),
     workerExtra: options.workerExtra,
     yieldOnPull: expectBoolean('yieldOnPull', options.yieldOnPull ?? d.yieldOnPull),

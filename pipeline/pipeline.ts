@@ -28,6 +28,7 @@ import { creditedTasks, epochStream, type OpenEpoch } from './operators/source.j
 import { openShards } from './operators/shards.js';
 import { resolvePipelineOptions, samplesInPipelineBound, type PipelineOptions, type ResolvedPipelineOptions } from './options.js';
 import { AugmentPool } from './pool.js';
+import { BatchSlots } from './slots.js';
 import { pullEdge, type PullEdge } from './prefetch.js';
 import type { DeclipBatch } from './types.js';
 
@@ -94,6 +95,7 @@ export function createPipeline(options: PipelineOptions): DeclipPipeline {
   const controller = new AbortController();
   const credit = new Credit(samplesInPipelineBound(o));
   const taskWindow = new Credit(o.reorderWindow);
+  const slots = o.sharedBatches ? new BatchSlots(o.batchSize, o.imageSize * o.imageSize * 3) : undefined;
   let shuttingDown: Promise<void> | undefined;
   const shutdown = (): Promise<void> => {
     shuttingDown ??= (async () => {
@@ -126,7 +128,7 @@ export function createPipeline(options: PipelineOptions): DeclipPipeline {
       }));
 
   const items = epochStream({ open, startEpoch: o.startEpoch, epochs: o.epochs, skipSamples: o.skipSamples, signal: controller.signal });
-  const batches$ = creditedTasks(items, credit, { samplesPerTask: o.samplesPerTask, seed: o.seed, metrics, window: taskWindow }).pipe(
+  const batches$ = creditedTasks(items, credit, { samplesPerTask: o.samplesPerTask, seed: o.seed, metrics, window: taskWindow, slots }).pipe(
     augmentInWorkers((task) => pool.run(task, controller.signal), {
       maxInFlight: pool.capacity,
       imageSize: o.imageSize,
@@ -134,7 +136,10 @@ export function createPipeline(options: PipelineOptions): DeclipPipeline {
       metrics,
       onTaskDone: () => taskWindow.release(1),
     }),
-    applyErrorPolicy({ policy: o.onError, metrics, onDrop: () => credit.release(1), onWarn: o.onWarn }),
+    applyErrorPolicy({ policy: o.onError, metrics, onDrop: () => {
+        credit.release(1);
+        slots?.dropped();
+      }, onWarn: o.onWarn }),
     batchSamples({ batchSize: o.batchSize, imageSize: o.imageSize, contextLength: o.contextLength, metrics }),
     // Ended, failed or unsubscribed: nothing more will be read or augmented.
     finalize(() => void shutdown()),

@@ -13,6 +13,7 @@
  * ```
  */
 import type { Sample } from '../datasets/sample.js';
+import type { SlotTarget } from './slots.js';
 
 /** Extensions that can hold a sample's image, in order of preference. */
 export const IMAGE_EXTENSIONS = ['jpg', 'jpeg', 'png', 'webp'] as const;
@@ -44,6 +45,11 @@ export interface AugmentTask {
   readonly samples: readonly TaskSample[];
   /** All member bytes of the group. Transferred. */
   readonly data: ArrayBuffer;
+  /**
+   * Where to write each sample's two views (shared batch buffers, pipeline/slots.ts); the
+   * worker then returns an empty `images`. Absent: the views come back in `images`.
+   */
+  readonly targets?: readonly SlotTarget[] | undefined;
 }
 
 /** Why one sample of a task failed (errors do not survive structured clone). */
@@ -56,7 +62,7 @@ export interface TaskFailure {
 /** What a worker sends back: row i of each array belongs to samples[i]. */
 export interface AugmentResult {
   readonly seq: number;
-  /** [n, 2, S, S, 3]: view 1 then view 2 of each sample. Transferred. */
+  /** [n, 2, S, S, 3]: view 1 then view 2 of each sample. Transferred. Empty when the task had `targets`. */
   readonly images: Float32Array;
   /** [n, 4L + 2]: tokens, tokensEda, tokensMasked, mlmLabels (L each), eot, eotEda. Transferred. */
   readonly ints: Int32Array;
@@ -100,7 +106,7 @@ export function imageMember(sample: Sample): { ext: string; bytes: Buffer } | un
 }
 
 /** Pack a group of samples into one task with one transferable buffer (see the module example). */
-export function packTask(items: readonly SourceItem[], seq: number, seed: number): AugmentTask {
+export function packTask(items: readonly SourceItem[], seq: number, seed: number, targets?: readonly SlotTarget[]): AugmentTask {
   let total = 0;
   for (const { sample } of items) {
     total += imageMember(sample)?.bytes.length ?? 0;
@@ -135,5 +141,5 @@ export function packTask(items: readonly SourceItem[], seq: number, seed: number
       label: parseLabel(sample.files['cls']),
     };
   });
-  return { seed, seq, samples, data };
+  return targets === undefined ? { seed, seq, samples, data } : { seed, seq, samples, data, targets };
 }

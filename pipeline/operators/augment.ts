@@ -61,6 +61,7 @@ function outcomes(task: AugmentTask, result: AugmentResult, imageSize: number, c
       const error = new SampleError(failure.reason, failure.message, { url: s.url, key: s.key }, { code });
       return { ok: false, epoch: s.epoch, index: s.index, error };
     }
+    const target = result.images.length === 0 ? task.targets?.[i] : undefined;
     return {
       ok: true,
       key: s.key,
@@ -68,8 +69,14 @@ function outcomes(task: AugmentTask, result: AugmentResult, imageSize: number, c
       epoch: s.epoch,
       index: s.index,
       label: s.label,
-      view1: result.images.subarray(2 * i * pixels, (2 * i + 1) * pixels),
-      view2: result.images.subarray((2 * i + 1) * pixels, (2 * i + 2) * pixels),
+      view1:
+        target === undefined
+          ? result.images.subarray(2 * i * pixels, (2 * i + 1) * pixels)
+          : new Float32Array(target.buffer, target.view1 * Float32Array.BYTES_PER_ELEMENT, pixels),
+      view2:
+        target === undefined
+          ? result.images.subarray((2 * i + 1) * pixels, (2 * i + 2) * pixels)
+          : new Float32Array(target.buffer, target.view2 * Float32Array.BYTES_PER_ELEMENT, pixels),
       ints: result.ints.subarray(i * rowInts, (i + 1) * rowInts),
     };
   });

@@ -11,6 +11,7 @@ import { bufferCount, defer, map, tap, type OperatorFunction } from 'rxjs';
 import type { PipelineMetrics } from '../metrics.js';
 import type { DeclipBatch } from '../types.js';
 import type { AugmentedSample } from './augment.js';
+import { sharedBatchImages } from '../slots.js';
 
 export interface BatchOptions {
   readonly batchSize: number;
@@ -21,6 +22,8 @@ export interface BatchOptions {
 
 /**
  * Copy samples into one batch. `batchIndex` and `samplesBefore` place it in the run.
+ * With `batchCapacity` (the batch size B), rows written in order into one shared batch
+ * buffer (pipeline/slots.ts) become the batch's image arrays without a copy.
  *
  * @example
  * ```ts
@@ -33,12 +36,15 @@ export function assembleBatch(
   samplesBefore: number,
   imageSize: number,
   contextLength: number,
+  batchCapacity?: number,
 ): DeclipBatch {
   const b = rows.length;
   const L = contextLength;
   const pixels = imageSize * imageSize * 3;
-  const images1 = new Float32Array(b * pixels);
-  const images2 = new Float32Array(b * pixels);
+  // Zero-copy when the workers wrote the batch's rows into one shared batch buffer in order.
+  const shared = batchCapacity === undefined ? undefined : sharedBatchImages(rows, batchCapacity, pixels);
+  const images1 = shared?.images1 ?? new Float32Array(b * pixels);
+  const images2 = shared?.images2 ?? new Float32Array(b * pixels);
   const tokens = new Int32Array(b * L);
   const tokensEda = new Int32Array(b * L);
   const tokensMasked = new Int32Array(b * L);
@@ -48,8 +54,10 @@ export function assembleBatch(
   const labels = new Int32Array(b);
   const keys: string[] = [];
   rows.forEach((s, i) => {
-    images1.set(s.view1, i * pixels);
-    images2.set(s.view2, i * pixels);
+    if (shared === undefined) {
+      images1.set(s.view1, i * pixels);
+      images2.set(s.view2, i * pixels);
+    }
     tokens.set(s.ints.subarray(0, L), i * L);
     tokensEda.set(s.ints.subarray(L, 2 * L), i * L);
     tokensMasked.set(s.ints.subarray(2 * L, 3 * L), i * L);
@@ -94,7 +102,7 @@ export function batchSamples(options: BatchOptions): OperatorFunction<AugmentedS
         bufferCount(batchSize),
         map((rows, batchIndex) => {
           metrics.add('batchFill', -rows.length);
-          const batch = assembleBatch(rows, batchIndex, samplesBefore, imageSize, contextLength);
+          const batch = assembleBatch(rows, batchIndex, samplesBefore, imageSize, contextLength, batchSize);
           samplesBefore += rows.length;
           return batch;
         }),

@@ -11,6 +11,7 @@
 import { concatMap, defer, finalize, from, merge, startWith, takeWhile, type Observable } from 'rxjs';
 import type { Sample } from '../../datasets/sample.js';
 import type { Credit } from '../credit.js';
+import type { BatchSlots } from '../slots.js';
 import type { PipelineMetrics } from '../metrics.js';
 import { packTask, type AugmentTask, type SourceItem } from '../task.js';
 
@@ -53,6 +54,8 @@ export interface CreditedTasksOptions {
   readonly window: Credit;
   readonly seed: number;
   readonly metrics: PipelineMetrics;
+  /** Shared batch-buffer rows for the workers to write the views into (zero-copy batches). */
+  readonly slots?: BatchSlots | undefined;
 }
 
 /**
@@ -66,7 +69,7 @@ export function creditedTasks(
   credit: Credit,
   options: CreditedTasksOptions,
 ): Observable<AugmentTask> {
-  const { samplesPerTask, seed, metrics, window } = options;
+  const { samplesPerTask, seed, metrics, window, slots } = options;
   return defer(() => {
     const it = items[Symbol.asyncIterator]();
     let seq = 0;
@@ -89,7 +92,7 @@ export function creditedTasks(
         else {
           metrics.samplesRead += group.length;
           metrics.add('samplesInPipeline', group.length);
-          yield packTask(group, seq++, seed);
+          yield packTask(group, seq++, seed, slots === undefined ? undefined : group.map(() => slots.next()));
         }
       }
       if (done) yield null;

@@ -5,6 +5,10 @@
  * its MLM-masked view. Every random choice comes from `deriveSeed(seed, epoch, key,
  * 'view1' | 'view2' | 'text')`, so the output depends only on the data and the seed.
  *
+ * With `workerExtra.decodeOnly: true` the worker only decodes each image (no views, no
+ * text; the result rows stay zero): the decode-only baseline of `declip bench pipeline
+ * --decode-only`, the same pipeline minus the augmentation work.
+ *
  * Per-worker state (tokenizer loaded once from its JSON file, the compiled image
  * transform, the WordNet reader with its cache) is built on the first task.
  *
@@ -26,7 +30,7 @@ import { CaptionTokenizer } from '../../augment/text/tokenizer.js';
 import { allocateTextViews, TextAugmenter, type TextViews } from '../../augment/text/views.js';
 import type { WorkerInit } from '../pool.js';
 import { intsPerSample, type AugmentResult, type AugmentTask } from '../task.js';
-import { allocateResult, imageBytes, toFailure, transferResult } from './protocol.js';
+import { allocateResult, imageBytes, toFailure, transferResult, viewTargets } from './protocol.js';
 import { SampleError } from '../../core/errors.js';
 
 interface WorkerState {
@@ -37,6 +41,8 @@ interface WorkerState {
   readonly text: TextAugmenter;
   /** One-row scratch for the text views. */
   readonly scratch: TextViews;
+  /** Decode only (benchmark baseline): no views, no text. */
+  readonly decodeOnly: boolean;
 }
 
 let state: WorkerState | undefined;
@@ -56,12 +62,13 @@ function setUp(): WorkerState {
     }),
     text: new TextAugmenter(tokenizer, { contextLength: init.contextLength }),
     scratch: allocateTextViews(1, init.contextLength),
+    decodeOnly: init.extra?.['decodeOnly'] === true,
   };
 }
 
 export async function augment(task: AugmentTask): Promise<AugmentResult> {
   state ??= setUp();
-  const { imageSize: S, contextLength: L, transform, decode, text, scratch } = state;
+  const { imageSize: S, contextLength: L, transform, decode, text, scratch, decodeOnly } = state;
   const pixels = S * S * 3;
   const rowInts = intsPerSample(L);
   const out = allocateResult(task, S, L);
@@ -80,14 +87,12 @@ export async function augment(task: AugmentTask): Promise<AugmentResult> {
       if (s.captionLength < 0) throw new SampleError('missing-caption', 'sample has no txt member', { url: s.url, key: s.key });
       const caption = decodeCaption(new Uint8Array(task.data, s.captionOffset, s.captionLength));
       const image = await (decoded[i] as Promise<RgbImage>);
+      if (decodeOnly) continue;
       augmentDecodedViews(
         image,
         transform,
         [new Rng(deriveSeed(task.seed, s.epoch, s.key, 'view1')), new Rng(deriveSeed(task.seed, s.epoch, s.key, 'view2'))],
-        [
-          { out: out.images, offset: 2 * i * pixels },
-          { out: out.images, offset: (2 * i + 1) * pixels },
-        ],
+        viewTargets(task, out, i, pixels),
       );
       text.viewsInto(caption, new Rng(deriveSeed(task.seed, s.epoch, s.key, 'text')), scratch, 0);
       const row = out.ints.subarray(i * rowInts, (i + 1) * rowInts);

@@ -29,9 +29,12 @@ function wireError(err: unknown): WireError {
 }
 
 function transferables(b: DeclipBatch): ArrayBuffer[] {
-  return [b.images1, b.images2, b.tokens, b.tokensEda, b.tokensMasked, b.mlmLabels, b.eot, b.eotEda, b.labels].map(
-    (a) => a.buffer as ArrayBuffer,
-  );
+  // Shared batch buffers (SharedArrayBuffer) are shared, not transferred; one buffer may back two arrays.
+  const buffers = new Set<ArrayBuffer>();
+  for (const a of [b.images1, b.images2, b.tokens, b.tokensEda, b.tokensMasked, b.mlmLabels, b.eot, b.eotEda, b.labels]) {
+    if (a.buffer instanceof ArrayBuffer) buffers.add(a.buffer);
+  }
+  return [...buffers];
 }
 
 async function run(): Promise<void> {

@@ -14,6 +14,7 @@
  */
 import { Piscina } from 'piscina';
 import { DeclipError, reasonOf, SampleError, TextError } from '../../core/errors.js';
+import type { ViewTarget } from '../../augment/image/views.js';
 import { intsPerSample, type AugmentResult, type AugmentTask, type TaskFailure, type TaskSample } from '../task.js';
 
 /** A result under construction: failures are filled per sample. */
@@ -24,12 +25,12 @@ export interface ResultDraft {
   readonly failures: (TaskFailure | null)[];
 }
 
-/** Zeroed result buffers for a task's samples (see the module example). */
+/** Zeroed result buffers for a task's samples (see the module example); no image buffer when the task has shared `targets`. */
 export function allocateResult(task: AugmentTask, imageSize: number, contextLength: number): ResultDraft {
   const n = task.samples.length;
   return {
     seq: task.seq,
-    images: new Float32Array(n * 2 * imageSize * imageSize * 3),
+    images: new Float32Array(task.targets === undefined ? n * 2 * imageSize * imageSize * 3 : 0),
     ints: new Int32Array(n * intsPerSample(contextLength)),
     failures: new Array<TaskFailure | null>(n).fill(null),
   };
@@ -58,6 +59,29 @@ export function toFailure(err: unknown): TaskFailure {
   const message = err instanceof Error ? err.message : String(err);
   const code = err instanceof DeclipError ? err.code : 'ERR_DECLIP_SAMPLE';
   return { reason: reasonOf(err), message, code };
+}
+
+/**
+ * Where sample i's two views go: its shared target (task.targets) or its rows of `images`.
+ *
+ * @example
+ * ```ts
+ * const [t1, t2] = viewTargets(task, out, i, 224 * 224 * 3);
+ * ```
+ */
+export function viewTargets(task: AugmentTask, draft: ResultDraft, i: number, pixels: number): [ViewTarget, ViewTarget] {
+  const target = task.targets?.[i];
+  if (target === undefined) {
+    return [
+      { out: draft.images, offset: 2 * i * pixels },
+      { out: draft.images, offset: (2 * i + 1) * pixels },
+    ];
+  }
+  const out = new Float32Array(target.buffer);
+  return [
+    { out, offset: target.view1 },
+    { out, offset: target.view2 },
+  ];
 }
 
 /** Return the result with its two buffers transferred, not copied. */

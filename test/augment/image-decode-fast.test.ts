@@ -4,7 +4,7 @@
  * ICC profile, corrupt bytes, the pixel limit) behaving exactly as the sharp path.
  */
 import t from 'tap';
-import sharp from 'sharp';
+import sharp, { type Sharp } from 'sharp';
 import { ImageError, reasonOf } from '../../core/errors.js';
 import { decodeImage, fastJpegAvailable } from '../../augment/image/index.js';
 import { readJpegHeader } from '../../augment/image/jpeg-header.js';
@@ -23,7 +23,7 @@ function photo(w = 96, h = 64): Buffer {
   return raw;
 }
 
-const jpeg = (raw: Buffer, w: number, h: number): sharp.Sharp => sharp(raw, { raw: { width: w, height: h, channels: 3 } });
+const jpeg = (raw: Buffer, w: number, h: number): Sharp => sharp(raw, { raw: { width: w, height: h, channels: 3 } });
 
 function diff(a: Uint8Array, b: Uint8Array): { max: number; mean: number } {
   let max = 0;
