@@ -15,12 +15,13 @@
  * 3-component, without EXIF rotation, ICC profile or Adobe transform, is decoded by
  * libjpeg-turbo directly (`@julusian/jpeg-turbo`, about 1.3 ms instead of sharp's ~5 ms
  * for a 500x375 photo; the binding uses libjpeg-turbo's fast integer IDCT, so pixels
- * differ from sharp/Pillow by at most a few levels: on the benchmark photos max 7, mean
- * 0.93 of 255). Anything else, any error of the fast decoder, or a platform without its
+ * differ from sharp/Pillow by at most a few levels: on the benchmark photos max 8, mean
+ * 0.96 of 255). Anything else, any error of the fast decoder, or a platform without its
  * prebuilt binary, goes through sharp as above, so orientation, CMYK, ICC, corrupt-input
  * errors and the pixel limit behave the same on both paths.
  */
 import { createRequire } from 'node:module';
+import type * as JpegTurboModule from '@julusian/jpeg-turbo';
 import sharp from 'sharp';
 import type { OutputInfo } from 'sharp';
 import { ImageError } from '../../core/errors.js';
@@ -67,7 +68,7 @@ export function resolveDecodeOptions(options: DecodeOptions = {}): ResolvedDecod
   };
 }
 
-type JpegTurbo = typeof import('@julusian/jpeg-turbo');
+type JpegTurbo = typeof JpegTurboModule;
 let turbo: JpegTurbo | null | undefined;
 
 /** The libjpeg-turbo binding, loaded on first use; null where it cannot load (no prebuilt binary). */
