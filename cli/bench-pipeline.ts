@@ -35,6 +35,7 @@ interface BenchPipelineFlags {
   readonly loaderThread?: boolean;
   readonly stepMs?: string;
   readonly decodeOnly?: boolean;
+  readonly sharedBatches?: boolean;
   readonly jpegDecoder: string;
   readonly json?: boolean;
 }
@@ -109,6 +110,7 @@ export async function runBenchPipeline(flags: BenchPipelineFlags): Promise<void>
       prefetch: int('prefetch', flags.prefetch),
       loaderThread: flags.loaderThread === true ? true : undefined,
       fastJpeg: jpegDecoder(flags.jpegDecoder) === 'turbo',
+      sharedBatches: flags.sharedBatches === true ? true : undefined,
       workerExtra: flags.decodeOnly === true ? { decodeOnly: true } : undefined,
     };
     const stepMs = int('step-ms', flags.stepMs) ?? 0;
@@ -163,6 +165,7 @@ export async function runBenchPipeline(flags: BenchPipelineFlags): Promise<void>
             peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
             stepMs,
             decodeOnly: flags.decodeOnly === true,
+            sharedBatches: o.sharedBatches,
             jpegDecoder: jpegDecoder(flags.jpegDecoder),
             cpuMsPerSample: Number(cpuMsPerSample.toFixed(2)),
             mainThreadBusy: Number(mainBusy.toFixed(3)),
@@ -198,6 +201,7 @@ export function registerBenchPipeline(parent: Command): void {
     .option('--loader-thread', 'read and assemble batches in a dedicated loader thread')
     .option('--step-ms <n>', 'block the main thread this long after each batch (a simulated training step)')
     .option('--decode-only', 'decode the images only (no views, no text): the physical limit of the pipeline')
+    .option('--shared-batches', 'workers write the views into shared batch buffers (zero-copy; see docs/pipeline.md for the memory caveat)')
     .option('--jpeg-decoder <name>', 'turbo (libjpeg-turbo for plain JPEGs, sharp for the rest) or sharp', 'turbo')
     .option('--json', 'last stdout line: {"samplesPerSecond", "samples", "skipped", ...}')
     .action(async (flags: BenchPipelineFlags) => {

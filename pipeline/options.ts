@@ -64,7 +64,10 @@ export interface PipelineOptions {
   /**
    * Workers write the image views straight into shared batch buffers that become the
    * batches' `images1`/`images2` (SharedArrayBuffer-backed; no copy on this thread).
-   * Default true; false gives every batch its own ArrayBuffers (copied in).
+   * Default false (every batch gets its own ArrayBuffers, copied in on this thread).
+   * Caveat: a batch buffer is freed only once every thread that touched it has run its
+   * garbage collector, and the worker threads allocate little, so with small images RSS
+   * can grow by a few hundred MB before it is reclaimed (docs/pipeline.md).
    */
   readonly sharedBatches?: boolean;
   /** Custom worker module (exports `augment(task)`), for other augmentations and tests. */
@@ -134,7 +137,7 @@ export const PIPELINE_DEFAULTS = Object.freeze({
   yieldOnPull: true,
   loaderThread: false,
   fastJpeg: true,
-  sharedBatches: true,
+  sharedBatches: false,
 });
 
 function warnToStderr(error: Error): void {

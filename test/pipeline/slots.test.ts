@@ -80,7 +80,7 @@ t.test('the same batches, byte for byte, shared or copied, with dropped samples'
 });
 
 t.test('no drops: every batch is a shared buffer, the last one partial', async (t) => {
-  const batches = await collect(createPipeline({ ...base, open: fakeSource({ count: 30 }).open, batchSize: 8, workers: 2 }));
+  const batches = await collect(createPipeline({ ...base, open: fakeSource({ count: 30 }).open, batchSize: 8, workers: 2, sharedBatches: true }));
   t.same(batches.map((b) => b.size), [8, 8, 8, 6]);
   t.ok(batches.every((b) => b.images1.buffer instanceof SharedArrayBuffer));
   t.equal(batches[3]?.images1.length, 6 * 8 * 8 * 3);
