@@ -13,25 +13,26 @@
  * never share a sample or a key. Shards already there with the same parameters are
  * reused (use `--force` to rebuild).
  */
-import { rm, stat, writeFile } from 'node:fs/promises';
+import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import type { Writable } from 'node:stream';
 import type { Command } from 'commander';
 import { convertToShards, syntheticSource } from '../datasets/convert/index.js';
+import { SYNTHETIC_COLOURS, SYNTHETIC_SHAPES } from '../datasets/convert/synthetic.js';
 import { readSamples } from '../datasets/reader/index.js';
 import { readShardIndex, type ShardIndex } from '../datasets/shard-index.js';
 import { parseIntegerOption } from './shards-create.js';
 import { selectBackend } from '../trainer/backend/select.js';
-import { resolveTrainConfig, TRAIN_PRESETS, type TrainConfigInput } from '../trainer/config.js';
-import { loadEvalModel } from '../trainer/eval/embed.js';
-import { embedShards } from '../trainer/eval/embed.js';
+import { loadTrainConfig, resolveTrainConfig, TRAIN_PRESETS, type TrainConfigInput } from '../trainer/config.js';
+import { presetNames, type PresetName } from '../trainer/models/config.js';
+import { InvalidOptionError } from '../core/errors.js';
+import { embedShards, encodeTexts, loadEvalModel } from '../trainer/eval/embed.js';
 import { linearProbe } from '../trainer/eval/linear-probe.js';
 import { retrievalRecall } from '../trainer/eval/retrieval.js';
-import { DEFAULT_TEMPLATES } from '../trainer/eval/zeroshot.js';
+import { buildPrompts, classEmbeddings, zeroShotAccuracy } from '../trainer/eval/zeroshot.js';
 import { readMetrics, type StepMetrics } from '../trainer/log/metrics.js';
 import { lineChart } from '../trainer/log/plot.js';
 import { runTraining } from './train.js';
-import { zeroShotEval } from './eval.js';
 
 /** Options of {@link runDemo}. */
 export interface DemoOptions {
@@ -43,6 +44,8 @@ export interface DemoOptions {
   readonly heldout?: number;
   /** Dataset seed. Default 0. */
   readonly seed?: number;
+  /** Training seeds: each mode is trained once per seed (model init, data order, augmentations). Default `[seed]`. */
+  readonly seeds?: readonly number[];
   /** Samples per shard. Default 500. */
   readonly maxCount?: number;
   /** Image side. Default 64. */
@@ -77,6 +80,7 @@ export const demoDefaults = Object.freeze({
 
 type ResolvedDemoOptions = { readonly [K in keyof typeof demoDefaults]: (typeof demoDefaults)[K] extends boolean ? boolean : (typeof demoDefaults)[K] extends number ? number : string } & {
   readonly modes: readonly ('clip' | 'declip')[];
+  readonly seeds: readonly number[];
   readonly trainConfig: TrainConfigInput;
 };
 
@@ -95,6 +99,8 @@ export interface DemoSet {
 /** One training run of the demo and what evaluating it gave. */
 export interface DemoRun {
   readonly mode: 'clip' | 'declip';
+  /** Training seed. */
+  readonly seed: number;
   readonly dir: string;
   steps: number;
   stopped: string;
@@ -103,6 +109,8 @@ export interface DemoRun {
   zeroShot?: { top1: number; top5: number; n: number };
   retrieval?: { i2t: { r1: number; r5: number; r10: number }; t2i: { r1: number; r5: number; r10: number }; n: number };
   linearProbe?: { top1: number; n: number };
+  /** Zero-shot and linear probe per task ({@link DEMO_TASKS}); `zeroShot` and `linearProbe` are the shape task's. */
+  tasks?: Partial<Record<DemoTask['name'], { zeroShot: { top1: number; top5: number; n: number }; linearProbe: { top1: number; n: number } }>>;
 }
 
 /** What reading a set back found. */
@@ -249,11 +257,18 @@ export const printStatsStep: DemoStep = {
   },
 };
 
+const pct = (x: number | undefined): string => (x === undefined ? '-' : `${(100 * x).toFixed(1)}%`);
+
 function demoLog(state: DemoState): (line: string) => void {
   return (line) => void state.stderr.write(`declip demo: ${line}\n`);
 }
 
-/** Step 4: train the CLIP baseline and DeCLIP on the same pairs (same seed, batches and steps). */
+/** The folder of one run: `runs/<mode>` with one seed, `runs/<mode>-seed<k>` with several. */
+export function demoRunDir(o: ResolvedDemoOptions, mode: 'clip' | 'declip', seed: number): string {
+  return join(o.out, 'runs', o.seeds.length === 1 ? mode : `${mode}-seed${seed}`);
+}
+
+/** Step 4: train the CLIP baseline and DeCLIP on the same pairs (same seed, batches and steps), once per training seed. */
 export const trainStep: DemoStep = {
   name: 'train',
   async run(state) {
@@ -265,8 +280,9 @@ export const trainStep: DemoStep = {
     if (found === undefined) throw new Error('declip demo: the train shards are missing');
     await selectBackend({ log });
     const budgetMs = o.budgetMinutes * 60_000;
-    for (const [i, mode] of o.modes.entries()) {
-      const dir = join(o.out, 'runs', mode);
+    const plan = o.seeds.flatMap((seed) => o.modes.map((mode) => ({ seed, mode })));
+    for (const [i, { seed, mode }] of plan.entries()) {
+      const dir = demoRunDir(o, mode, seed);
       await rm(dir, { recursive: true, force: true });
       const base = o.trainConfig;
       const config = resolveTrainConfig({
@@ -274,14 +290,14 @@ export const trainStep: DemoStep = {
         mode,
         steps: o.steps,
         batch: o.batch,
-        seed: o.seed,
+        seed,
         checkpointEvery: 0,
         data: { ...(base.data ?? {}), shards: [...found.shardUrls] },
       });
-      // Share what is left of the budget between the runs still to go, keeping 90 s each for evaluation.
-      const left = o.modes.length - i;
-      const shareMs = Math.max(20_000, (budgetMs - (performance.now() - state.startedAt) - 90_000 * left) / left);
-      log(`training ${mode} (${config.modelName}, ${config.steps} steps of ${config.batch}; time share ${(shareMs / 60_000).toFixed(1)} min) in ${dir}`);
+      // Share what is left of the budget between the runs still to go, keeping 45 s each for evaluation.
+      const left = plan.length - i;
+      const shareMs = Math.max(20_000, (budgetMs - (performance.now() - state.startedAt) - 45_000 * left) / left);
+      log(`training ${mode}, seed ${seed} (${config.modelName}, ${config.steps} steps of ${config.batch}; time share ${(shareMs / 60_000).toFixed(1)} min) in ${dir}`);
       const started = performance.now();
       const stderr = state.stderr as NodeJS.WriteStream;
       const result = await runTraining({
@@ -292,11 +308,46 @@ export const trainStep: DemoStep = {
         ...(stderr.isTTY === true ? { progressStream: stderr } : {}),
       });
       const seconds = (performance.now() - started) / 1000;
-      log(`${mode}: ${result.stopped === 'aborted' ? `stopped by the time budget at step ${result.step}` : `${result.step} steps`} in ${seconds.toFixed(0)} s, last loss ${result.last?.loss.toFixed(4) ?? '-'}`);
-      state.runs.push({ mode, dir, steps: result.step, stopped: result.stopped, seconds, metrics: await readMetrics(result.metricsPath) });
+      log(`${mode}, seed ${seed}: ${result.stopped === 'aborted' ? `stopped by the time budget at step ${result.step}` : `${result.step} steps`} in ${seconds.toFixed(0)} s, last loss ${result.last?.loss.toFixed(4) ?? '-'}`);
+      state.runs.push({ mode, seed, dir, steps: result.step, stopped: result.stopped, seconds, metrics: await readMetrics(result.metricsPath) });
     }
   },
 };
+
+/** A zero-shot task of the demo: one attribute of the synthetic samples (their `json` member) as the class. */
+export interface DemoTask {
+  readonly name: 'shape' | 'colour';
+  readonly classes: readonly string[];
+  /** Prompt templates (`{}` = the class name). */
+  readonly templates: readonly string[];
+}
+
+/**
+ * The demo's two zero-shot tasks. The prompts use the captions' own wording and name the
+ * other attribute in every variant ("a red {}", "a green {}", ...; "a {} circle", ...), so
+ * a class embedding is the mean over that attribute - no label is used.
+ */
+export const DEMO_TASKS: readonly DemoTask[] = Object.freeze([
+  { name: 'shape', classes: SYNTHETIC_SHAPES, templates: Object.keys(SYNTHETIC_COLOURS).map((c) => `a ${c} {}`) },
+  { name: 'colour', classes: Object.keys(SYNTHETIC_COLOURS), templates: SYNTHETIC_SHAPES.map((s) => `a {} ${s}`) },
+]);
+
+/** The class id of every key for one attribute, read from the samples' `json` member (-1: unknown). */
+export async function attributeLabels(urls: readonly string[], keys: readonly string[], task: DemoTask): Promise<Int32Array> {
+  const byKey = new Map<string, number>();
+  const reader = readSamples({ urls, onError: 'warn' });
+  try {
+    for await (const sample of reader) {
+      const json = sample.files['json'];
+      if (json === undefined) continue;
+      const value = (JSON.parse(json.toString()) as Record<string, unknown>)[task.name];
+      byKey.set(sample.__key__, typeof value === 'string' ? task.classes.indexOf(value) : -1);
+    }
+  } finally {
+    await reader.close();
+  }
+  return Int32Array.from(keys, (k) => byKey.get(k) ?? -1);
+}
 
 /** Step 5: evaluate every run on the held-out shards (zero-shot, retrieval) and with a linear probe. */
 export const evalStep: DemoStep = {
@@ -309,17 +360,36 @@ export const evalStep: DemoStep = {
     const held = heldSet === undefined ? undefined : await readShardIndex(heldSet.pattern);
     const train = trainSet === undefined ? undefined : await readShardIndex(trainSet.pattern);
     if (held === undefined || train === undefined) throw new Error('declip demo: the shards are missing');
-    const classes = held.index.classes ?? [];
+    const trainKeys = new Map<string, Int32Array>();
+    const heldKeys = new Map<string, Int32Array>();
     for (const run of state.runs) {
       const ev = await loadEvalModel(run.dir);
       try {
-        run.zeroShot = await zeroShotEval(ev, held.shardUrls.join('::'), classes, DEFAULT_TEMPLATES);
         const heldEmb = await embedShards(ev, { shards: held.shardUrls.join('::') });
         run.retrieval = retrievalRecall(heldEmb.image, heldEmb.text, heldEmb.d);
         const trainEmb = await embedShards(ev, { shards: train.shardUrls.join('::'), limit: 1000 });
-        const probe = linearProbe({ x: trainEmb.image, y: trainEmb.labels }, { x: heldEmb.image, y: heldEmb.labels }, heldEmb.d);
-        run.linearProbe = { top1: probe.top1, n: probe.n };
-        log(`${run.mode}: zero-shot top-1 ${(100 * run.zeroShot.top1).toFixed(1)}%, retrieval i2t R@1 ${(100 * run.retrieval.i2t.r1).toFixed(1)}%, linear probe ${(100 * probe.top1).toFixed(1)}%`);
+        const tasks: NonNullable<DemoRun['tasks']> = {};
+        for (const task of DEMO_TASKS) {
+          // Every run reads the shards in the same order, so the labels are read once per task.
+          const yHeld = heldKeys.get(task.name) ?? (await attributeLabels(held.shardUrls, heldEmb.keys, task));
+          const yTrain = trainKeys.get(task.name) ?? (await attributeLabels(train.shardUrls, trainEmb.keys, task));
+          heldKeys.set(task.name, yHeld);
+          trainKeys.set(task.name, yTrain);
+          const classEmb = classEmbeddings(encodeTexts(ev, buildPrompts(task.classes, task.templates)), task.classes.length, task.templates.length, heldEmb.d);
+          const zs = zeroShotAccuracy(heldEmb.image, yHeld, classEmb, heldEmb.d);
+          const probe = linearProbe({ x: trainEmb.image, y: yTrain }, { x: heldEmb.image, y: yHeld }, heldEmb.d);
+          tasks[task.name] = { zeroShot: zs, linearProbe: { top1: probe.top1, n: probe.n } };
+        }
+        run.tasks = tasks;
+        if (tasks.shape !== undefined) {
+          run.zeroShot = tasks.shape.zeroShot;
+          run.linearProbe = tasks.shape.linearProbe;
+        }
+        log(
+          `${run.mode}, seed ${run.seed}: ` +
+            DEMO_TASKS.map((task) => `${task.name} zero-shot ${pct(run.tasks?.[task.name]?.zeroShot.top1)} / linear probe ${pct(run.tasks?.[task.name]?.linearProbe.top1)}`).join(', ') +
+            `, retrieval i2t R@1 ${pct(run.retrieval.i2t.r1)}`,
+        );
       } finally {
         ev.dispose();
       }
@@ -327,7 +397,60 @@ export const evalStep: DemoStep = {
   },
 };
 
-const pct = (x: number | undefined): string => (x === undefined ? '-' : `${(100 * x).toFixed(1)}%`);
+/** The headline metrics of a run, as fractions (undefined before evaluation). */
+export const DEMO_METRICS = {
+  'shape zero-shot': (r: DemoRun) => r.zeroShot?.top1,
+  'shape probe': (r: DemoRun) => r.linearProbe?.top1,
+  'colour zero-shot': (r: DemoRun) => r.tasks?.colour?.zeroShot.top1,
+  'colour probe': (r: DemoRun) => r.tasks?.colour?.linearProbe.top1,
+  'i2t R@1': (r: DemoRun) => r.retrieval?.i2t.r1,
+  't2i R@1': (r: DemoRun) => r.retrieval?.t2i.r1,
+} as const satisfies Record<string, (r: DemoRun) => number | undefined>;
+
+/** Mean and sample standard deviation (0 for one value). */
+export function meanSd(xs: readonly number[]): { mean: number; sd: number } {
+  const mean = xs.reduce((a, x) => a + x, 0) / Math.max(1, xs.length);
+  const sd = xs.length < 2 ? 0 : Math.sqrt(xs.reduce((a, x) => a + (x - mean) ** 2, 0) / (xs.length - 1));
+  return { mean, sd };
+}
+
+/** Percentage points: `12.3 ± 1.2` (the sign is kept when `signed`). */
+function points({ mean, sd }: { mean: number; sd: number }, signed = false): string {
+  const m = (100 * mean).toFixed(1);
+  return `${signed && mean >= 0 ? '+' : ''}${m} ± ${(100 * sd).toFixed(1)}`;
+}
+
+/**
+ * The multi-seed comparison: per mode the mean ± sd of each metric, and the DeCLIP - CLIP
+ * difference paired by seed (with the number of seeds where DeCLIP is ahead).
+ */
+export function compareRuns(runs: readonly DemoRun[]): string[] {
+  const seeds = [...new Set(runs.map((r) => r.seed))];
+  const names = Object.keys(DEMO_METRICS) as (keyof typeof DEMO_METRICS)[];
+  const by = (mode: DemoRun['mode']) => runs.filter((r) => r.mode === mode);
+  const lines = [
+    `| over ${seeds.length} seed${seeds.length === 1 ? '' : 's'} (${seeds.join(', ')}), % | ${names.join(' | ')} |`,
+    `| --- |${names.map(() => ' ---: |').join('')}`,
+  ];
+  for (const mode of ['clip', 'declip'] as const) {
+    const rs = by(mode);
+    if (rs.length === 0) continue;
+    lines.push(`| ${mode === 'clip' ? 'CLIP baseline' : 'DeCLIP'} | ${names.map((k) => points(meanSd(rs.map((r) => DEMO_METRICS[k](r) ?? Number.NaN)))).join(' | ')} |`);
+  }
+  const pairs = seeds.flatMap((seed) => {
+    const c = runs.find((r) => r.mode === 'clip' && r.seed === seed);
+    const d = runs.find((r) => r.mode === 'declip' && r.seed === seed);
+    return c === undefined || d === undefined ? [] : [{ c, d }];
+  });
+  if (pairs.length > 0) {
+    const cells = names.map((k) => {
+      const diffs = pairs.map(({ c, d }) => (DEMO_METRICS[k](d) ?? Number.NaN) - (DEMO_METRICS[k](c) ?? Number.NaN));
+      return `${points(meanSd(diffs), true)} (${diffs.filter((x) => x > 0).length}/${diffs.length})`;
+    });
+    lines.push(`| DeCLIP - CLIP, paired by seed (seeds where DeCLIP is ahead) | ${cells.join(' | ')} |`);
+  }
+  return lines;
+}
 
 /** Step 6: comparison plots and a short markdown report in the output folder. */
 export const reportStep: DemoStep = {
@@ -335,25 +458,41 @@ export const reportStep: DemoStep = {
   async run(state) {
     if (state.runs.length === 0) return;
     const o = state.options;
-    const series = (key: string) => state.runs.map((r) => ({ name: r.mode, points: r.metrics.map((m) => [m.step, Number(m[key])] as const) }));
+    const multi = o.seeds.length > 1;
+    const label = (r: DemoRun) => (multi ? `${r.mode} seed ${r.seed}` : r.mode);
+    const series = (key: string) => state.runs.map((r) => ({ name: label(r), points: r.metrics.map((m) => [m.step, Number(m[key])] as const) }));
     await writeFile(join(o.out, 'compare-loss.svg'), lineChart({ title: 'total loss (declip: weighted sum of 4 terms)', series: series('loss') }));
     await writeFile(join(o.out, 'compare-clip-term.svg'), lineChart({ title: 'contrastive (CLIP) term', series: series('clip') }));
     const heldout = state.sets.find((s) => s.name === 'heldout');
+    const numClasses = heldout?.index?.classes?.length ?? 0;
+    const first = state.runs[0];
+    const config = first === undefined ? undefined : resolveTrainConfig({ ...o.trainConfig, mode: first.mode, steps: o.steps, batch: o.batch });
+    const comparison = compareRuns(state.runs);
     const lines = [
       '# declip-ts demo report',
       '',
-      `Built-in synthetic shapes (seed ${o.seed}): ${o.train} training pairs, ${o.heldout} held-out pairs (${heldout?.index?.classes?.length ?? 0} shape classes), ${o.imageSize}px PNG.`,
-      `Both runs use the same model preset, seed, batches (${o.batch} per step) and data order; only the losses differ.`,
+      `Built-in synthetic shapes (data seed ${o.seed}): ${o.train} training pairs, ${o.heldout} held-out pairs (${numClasses} shape classes), ${o.imageSize}px PNG.`,
+      `Every run uses the same model (${config?.modelName ?? '-'}, ${config?.model.vision.imageSize ?? '-'}px input), steps (${o.steps}), batches (${o.batch} per step) and, for one seed, the same data order; only the losses differ.` +
+        ` Peak lr ${config?.optimizer.lr ?? '-'}, ${config?.optimizer.warmupSteps ?? 0} warm-up steps, NN queue ${config?.loss.queueSize ?? '-'} (DeCLIP).`,
       '',
-      '| run | steps | time | final loss | zero-shot top-1 | top-5 | i2t R@1 | R@5 | t2i R@1 | R@5 | linear probe |',
-      '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+      '## Comparison',
+      '',
+      ...comparison,
+      '',
+      `Chance level: shape and colour zero-shot top-1 and linear probe ${pct(1 / SYNTHETIC_SHAPES.length)} (8 classes each), retrieval R@1 ${pct(1 / Math.max(1, o.heldout))} (${o.heldout} held-out pairs).` +
+        ' Zero-shot prompts use the captions\' wording and average over the other attribute ("a red {}", "a green {}", ... for shapes; "a {} circle", "a {} square", ... for colours);' +
+        ' the linear probe is a logistic regression on 1000 training images\' frozen embeddings.',
+      '',
+      '## Runs',
+      '',
+      '| run | steps | time | final loss | zero-shot top-1 | top-5 | i2t R@1 | R@5 | t2i R@1 | R@5 | linear probe | colour zero-shot | colour probe |',
+      '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
       ...state.runs.map((r) => {
         const last = r.metrics.at(-1);
-        return `| ${r.mode === 'clip' ? 'CLIP baseline' : 'DeCLIP'} | ${r.steps}${r.stopped === 'aborted' ? ' (time budget)' : ''} | ${r.seconds.toFixed(0)} s | ${last?.loss.toFixed(3) ?? '-'} | ${pct(r.zeroShot?.top1)} | ${pct(r.zeroShot?.top5)} | ${pct(r.retrieval?.i2t.r1)} | ${pct(r.retrieval?.i2t.r5)} | ${pct(r.retrieval?.t2i.r1)} | ${pct(r.retrieval?.t2i.r5)} | ${pct(r.linearProbe?.top1)} |`;
+        return `| ${r.mode === 'clip' ? 'CLIP baseline' : 'DeCLIP'}${multi ? `, seed ${r.seed}` : ''} | ${r.steps}${r.stopped === 'aborted' ? ' (time budget)' : ''} | ${r.seconds.toFixed(0)} s | ${last?.loss.toFixed(3) ?? '-'} | ${pct(r.zeroShot?.top1)} | ${pct(r.zeroShot?.top5)} | ${pct(r.retrieval?.i2t.r1)} | ${pct(r.retrieval?.i2t.r5)} | ${pct(r.retrieval?.t2i.r1)} | ${pct(r.retrieval?.t2i.r5)} | ${pct(r.linearProbe?.top1)} | ${pct(r.tasks?.colour?.zeroShot.top1)} | ${pct(r.tasks?.colour?.linearProbe.top1)} |`;
       }),
       '',
-      `Chance level: zero-shot top-1 ${pct(1 / Math.max(1, heldout?.index?.classes?.length ?? 1))}, retrieval R@1 ${pct(1 / Math.max(1, o.heldout))}.`,
-      'A few minutes of CPU training on a tiny model is a smoke test of the whole path (shards, workers, losses, checkpoints, evaluation), not a reproduction of the paper\'s numbers.',
+      'A few minutes of CPU training on a tiny model is not a reproduction of the paper\'s numbers; docs/results.md explains the setting and what it shows.',
       '',
       '## Curves',
       '',
@@ -361,12 +500,20 @@ export const reportStep: DemoStep = {
       '![contrastive term](compare-clip-term.svg)',
       '',
       ...state.runs.flatMap((r) => [
-        `- ${r.mode}: \`${relative(o.out, join(r.dir, 'metrics.jsonl'))}\`, plots ${['loss', 'lr', 'logit-scale', 'throughput'].map((n) => `[${n}](${relative(o.out, join(r.dir, `${n}.svg`))})`).join(', ')}, checkpoint \`${relative(o.out, join(r.dir, 'checkpoints'))}\``,
+        `- ${label(r)}: \`${relative(o.out, join(r.dir, 'metrics.jsonl'))}\`, plots ${['loss', 'lr', 'logit-scale', 'throughput'].map((n) => `[${n}](${relative(o.out, join(r.dir, `${n}.svg`))})`).join(', ')}, checkpoint \`${relative(o.out, join(r.dir, 'checkpoints'))}\``,
       ]),
       '',
     ];
     await writeFile(join(o.out, 'report.md'), lines.join('\n'));
-    state.stdout.write(lines.slice(5, 7 + state.runs.length).join('\n') + `\n\nreport: ${join(o.out, 'report.md')}\n`);
+    const results = state.runs.map((r) => ({
+      mode: r.mode,
+      seed: r.seed,
+      steps: r.steps,
+      seconds: Math.round(r.seconds),
+      ...Object.fromEntries(Object.entries(DEMO_METRICS).map(([k, f]) => [k, f(r) ?? null])),
+    }));
+    await writeFile(join(o.out, 'results.json'), JSON.stringify({ options: { train: o.train, heldout: o.heldout, steps: o.steps, batch: o.batch, seeds: o.seeds, trainConfig: o.trainConfig }, runs: results }, null, 1) + '\n');
+    state.stdout.write([...comparison, '', `chance: zero-shot ${pct(1 / Math.max(1, numClasses))}, R@1 ${pct(1 / Math.max(1, o.heldout))}`].join('\n') + `\n\nreport: ${join(o.out, 'report.md')}\n`);
   },
 };
 
@@ -387,6 +534,7 @@ export function resolveDemoOptions(options: DemoOptions = {}): ResolvedDemoOptio
     batch: options.batch ?? demoDefaults.batch,
     budgetMinutes: options.budgetMinutes ?? demoDefaults.budgetMinutes,
     modes: options.modes ?? ['clip', 'declip'],
+    seeds: options.seeds ?? [options.seed ?? demoDefaults.seed],
     trainConfig: options.trainConfig ?? TRAIN_PRESETS.tiny,
   };
 }
@@ -425,6 +573,20 @@ export async function runDemo(
   return state.sets.some((s) => (s.readBack?.errors ?? 0) > 0 || (s.readBack !== undefined && s.readBack.samples !== s.index?.totals.samples)) ? 1 : 0;
 }
 
+/** `--seeds 0,1,2` (distinct non-negative integers). */
+export function parseSeedList(text: string): number[] {
+  const seeds = text.split(',').map((x) => parseIntegerOption('--seeds', x.trim(), 0));
+  if (seeds.length === 0 || new Set(seeds).size !== seeds.length) throw new InvalidOptionError('--seeds', `Expected distinct seeds like 0,1,2 for --seeds but received ${text}`);
+  return seeds;
+}
+
+/** A `--config` value as a config input: a preset's settings or a JSON file (validated when the runs resolve it). */
+export async function readTrainConfigInput(nameOrFile: string): Promise<TrainConfigInput> {
+  if ((presetNames as readonly string[]).includes(nameOrFile)) return TRAIN_PRESETS[nameOrFile as PresetName];
+  await loadTrainConfig(nameOrFile); // validates, with the file named in every error
+  return JSON.parse(await readFile(nameOrFile, 'utf8')) as TrainConfigInput;
+}
+
 /** Register `declip demo`. */
 export function registerDemo(parent: Command): void {
   parent
@@ -441,9 +603,15 @@ export function registerDemo(parent: Command): void {
     .option('--batch <n>', 'samples per batch', String(demoDefaults.batch))
     .option('--modes <list>', 'runs to train: clip,declip', 'clip,declip')
     .option('--budget-minutes <n>', 'wall-clock budget of the whole demo', String(demoDefaults.budgetMinutes))
+    .option('--seeds <list>', 'training seeds, e.g. 0,1,2: each mode is trained once per seed and the report gives mean +- sd (default: the data seed)')
+    .option('--config <file|preset>', 'training config the runs start from (a preset name or a JSON file; steps, batch, seed and mode come from the demo)')
     .action(async (opts: Record<string, string | boolean | undefined>) => {
       const num = (flag: string, key: string, min: number): number => parseIntegerOption(flag, String(opts[key]), min);
+      const seeds = typeof opts['seeds'] === 'string' ? parseSeedList(opts['seeds']) : undefined;
+      const trainConfig = typeof opts['config'] === 'string' ? await readTrainConfigInput(opts['config']) : undefined;
       const code = await runDemo({
+        ...(seeds === undefined ? {} : { seeds }),
+        ...(trainConfig === undefined ? {} : { trainConfig }),
         out: String(opts['out']),
         train: num('--train', 'train', 1),
         heldout: num('--heldout', 'heldout', 1),

@@ -22,6 +22,7 @@ import { readSamples } from '../datasets/reader/index.js';
 import { decodeCaption } from '../augment/text/caption.js';
 import { CaptionTokenizer, NUM_SPECIAL_TOKENS, BYTE_ALPHABET_SIZE } from '../augment/text/tokenizer.js';
 import { createPipeline } from '../pipeline/pipeline.js';
+import { IMAGE_PRESETS } from '../augment/image/presets.js';
 import { BACKEND_NAMES, type BackendChoice, selectBackend } from '../trainer/backend/select.js';
 import { loadTrainConfig, type TrainConfig } from '../trainer/config.js';
 import { type OpenBatches, runSeeds, train, type TrainResult } from '../trainer/loop.js';
@@ -122,6 +123,7 @@ export function trainBatches(config: TrainConfig, shards: readonly string[], tok
       skipSamples: start.skipSamples,
       onError: config.data.onError,
       onWarn: (err) => log(`data: ${err.message}`),
+      ...(config.data.augment === 'mocov2' ? {} : { workerExtra: { imageTransform: IMAGE_PRESETS[config.data.augment]({ size: config.model.vision.imageSize }) } }),
     });
     return pipeline;
   };

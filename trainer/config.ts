@@ -82,6 +82,8 @@ const dataSchema = z.strictObject({
   shuffleBuffer: nonNegInt.default(1000),
   /** Bad samples: throw, warn, skip. */
   onError: z.enum(['throw', 'warn', 'skip']).default('warn'),
+  /** Training image augmentation (augment/image presets): `mocov2` (DeCLIP's recipe) or `light` (for small synthetic images). */
+  augment: z.enum(['mocov2', 'light']).default('mocov2'),
 });
 
 const computeSchema = z.strictObject({

@@ -64,6 +64,7 @@ export {
   type ImagePresetName,
   type PresetOptions,
   mocov2Transform,
+  lightTransform,
   evalTransform,
 } from './presets.js';
 export {

@@ -46,6 +46,26 @@ export function mocov2Transform(options: PresetOptions = {}): ImageTransformSpec
 }
 
 /**
+ * A light training augmentation for small synthetic images whose captions name colours
+ * and positions: a milder crop (area 0.6-1), mild brightness/contrast/saturation jitter
+ * with p 0.8, no hue change, grayscale, blur or flip (those would contradict the caption
+ * or erase a 32-pixel image's detail); ImageNet normalisation.
+ *
+ * @example
+ * ```ts
+ * const t = compileImageTransform(lightTransform({ size: 32 }));
+ * ```
+ */
+export function lightTransform(options: PresetOptions = {}): ImageTransformSpec {
+  const size = presetSize(options);
+  return [
+    { op: 'randomResizedCrop', params: { size, scale: [0.6, 1], ratio: [3 / 4, 4 / 3] } },
+    { op: 'colorJitter', params: { brightness: 0.2, contrast: 0.2, saturation: 0.2, hue: 0 }, p: 0.8 },
+    { op: 'normalize', params: { mean: IMAGENET_MEAN, std: IMAGENET_STD } },
+  ];
+}
+
+/**
  * The evaluation transform: resize the shorter side to `round(size * 256 / 224)`,
  * centre crop `size`, normalise (at 224: resize 256, crop 224).
  *
@@ -66,6 +86,7 @@ export function evalTransform(options: PresetOptions = {}): ImageTransformSpec {
 /** The presets by name. */
 export const IMAGE_PRESETS = {
   mocov2: mocov2Transform,
+  light: lightTransform,
   eval: evalTransform,
 } as const satisfies Record<string, (options?: PresetOptions) => ImageTransformSpec>;
 

@@ -11,6 +11,7 @@ import {
   augmentViews,
   compileImageTransform,
   evalTransform,
+  lightTransform,
   mocov2Transform,
   normalizeInto,
   normalizeTable,
@@ -84,6 +85,13 @@ t.test('presets carry the DeCLIP / MoCo v2 parameters and survive JSON', async (
   t.same(compileImageTransform(evalTransform({ size: 112 })).outputSize, { width: 112, height: 112 });
   t.equal(compileImageTransform([{ op: 'resize', params: { size: 64 } }]).outputSize, undefined, 'size depends on the input');
   t.match(compileImageTransform(mocov2Transform()).describe(), /^randomResizedCrop\(224, scale 0.2-1\) -> colorJitter@0.8 -> grayscale@0.2 -> gaussianBlur\(0.1-2\)@0.5 -> horizontalFlip@0.5 -> normalize$/);
+});
+
+t.test('the light preset keeps hue, colour and left/right: milder crop and jitter, no grayscale, blur or flip', async (t) => {
+  const steps = resolveImageTransform(lightTransform({ size: 32 }));
+  t.same(steps.map((s) => s.op), ['randomResizedCrop', 'colorJitter', 'normalize']);
+  t.same(steps[0], { op: 'randomResizedCrop', p: 1, height: 32, width: 32, scale: [0.6, 1], ratio: [3 / 4, 4 / 3] });
+  t.same(steps[1], { op: 'colorJitter', p: 0.8, brightness: [0.8, 1.2], contrast: [0.8, 1.2], saturation: [0.8, 1.2], hue: null });
 });
 
 t.test('same seed, same bytes; different view seeds, different crops', async (t) => {

@@ -17,6 +17,8 @@ t.test('defaults: tiny model, declip losses, AdamW with DeCLIP betas, logit scal
   t.same(c.optimizer.logitScaleRange, [0, LN_100]);
   t.equal(c.batch, 32);
   t.equal(c.data.workers, 2);
+  t.equal(c.data.augment, 'mocov2', 'the DeCLIP augmentation unless a config asks for another');
+  t.equal(resolveTrainConfig({ data: { augment: 'light' } }).data.augment, 'light');
 });
 
 t.test('clip mode is the baseline loss; weights and sizes can be overridden', async (t) => {
@@ -40,6 +42,7 @@ t.test('errors are ConfigErrors that name the field', async (t) => {
     [{ mode: 'simclr' }, 'mode', /mode: Invalid option/],
     [{ batch: 1.5 }, 'batch', /batch: /],
     [{ data: { shards: [''] } }, 'data.shards[0]', /data\.shards\[0\]/],
+    [{ data: { augment: 'strong' } }, 'data.augment', /data\.augment: Invalid option/],
     [{ optimizer: { logitScaleRange: [5, 1] } }, 'optimizer.logitScaleRange', /lo <= hi/],
     [{ model: { preset: 'tiny', vision: { width: 0 } } }, 'model.vision.width', /vision\.width/],
     [{ model: 'huge' }, 'model', /model/],
