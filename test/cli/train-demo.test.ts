@@ -30,6 +30,7 @@ t.test('the demo trains both modes on the same pairs, evaluates them and writes 
         model: MICRO_MODEL,
         loss: { queueSize: 32 },
         data: { workers: 1, shuffleBuffer: 16 },
+        compute: { threads: 1 },
       },
     },
     { stdout: stdout.stream, stderr: stderr.stream },
@@ -70,7 +71,7 @@ t.test('several training seeds: one run per mode and seed, and the mean over see
       imageSize: 32,
       steps: 1,
       batch: 8,
-      trainConfig: { model: MICRO_MODEL, loss: { queueSize: 16 }, data: { workers: 1, shuffleBuffer: 8 } },
+      trainConfig: { model: MICRO_MODEL, loss: { queueSize: 16 }, data: { workers: 1, shuffleBuffer: 8 }, compute: { threads: 1 } },
     },
     { stdout: stdout.stream, stderr: stderr.stream },
   );
