@@ -44,7 +44,7 @@ t.test('the demo trains both modes on the same pairs, evaluates them and writes 
   t.ok(files.includes('compare-loss.svg') && files.includes('compare-clip-term.svg'));
   t.same((await readdir(join(out, 'runs'))).sort(), ['clip', 'declip']);
   t.match(stdout.text(), /report: .*report\.md/);
-  t.match(report, /## Comparison\n\n\| over 1 seed \(1\), % \| zero-shot top-1 \| i2t R@1 \| t2i R@1 \| linear probe \|/);
+  t.match(report, /## Comparison\n\n\| over 1 seed \(1\), % \| shape zero-shot \| shape probe \| colour zero-shot \| colour probe \| i2t R@1 \| t2i R@1 \|/);
   t.match(report, /\| DeCLIP - CLIP, paired by seed \(seeds where DeCLIP is ahead\) \| [+-]\d+\.\d ± 0\.0 \([01]\/1\) \|/);
   const runsTable = report.slice(report.indexOf('## Runs'));
   const rows = runsTable.split('\n').filter((l) => l.startsWith('| CLIP') || l.startsWith('| DeCLIP'));
@@ -97,6 +97,7 @@ function fakeRun(mode: DemoRun['mode'], seed: number, top1: number, probe: numbe
     zeroShot: { top1, top5: 1, n: 10 },
     retrieval: { i2t: { r1: 0.1, r5: 0.5, r10: 1 }, t2i: { r1: 0.2, r5: 0.5, r10: 1 }, n: 10 },
     linearProbe: { top1: probe, n: 10 },
+    tasks: { colour: { zeroShot: { top1: 0.8, top5: 1, n: 10 }, linearProbe: { top1: 0.9, n: 10 } } },
   };
 }
 
@@ -109,10 +110,10 @@ t.test('compareRuns: mean ± sd per mode and the DeCLIP - CLIP difference paired
     fakeRun('clip', 1, 0.4, 0.5),
     fakeRun('declip', 1, 0.6, 0.6),
   ]);
-  t.equal(lines[0], '| over 2 seeds (0, 1), % | zero-shot top-1 | i2t R@1 | t2i R@1 | linear probe |');
-  t.equal(lines[2], '| CLIP baseline | 30.0 ± 14.1 | 10.0 ± 0.0 | 20.0 ± 0.0 | 50.0 ± 0.0 |');
-  t.equal(lines[3], '| DeCLIP | 45.0 ± 21.2 | 10.0 ± 0.0 | 20.0 ± 0.0 | 50.0 ± 14.1 |');
-  t.equal(lines[4], '| DeCLIP - CLIP, paired by seed (seeds where DeCLIP is ahead) | +15.0 ± 7.1 (2/2) | +0.0 ± 0.0 (0/2) | +0.0 ± 0.0 (0/2) | +0.0 ± 14.1 (1/2) |');
+  t.equal(lines[0], '| over 2 seeds (0, 1), % | shape zero-shot | shape probe | colour zero-shot | colour probe | i2t R@1 | t2i R@1 |');
+  t.equal(lines[2], '| CLIP baseline | 30.0 ± 14.1 | 50.0 ± 0.0 | 80.0 ± 0.0 | 90.0 ± 0.0 | 10.0 ± 0.0 | 20.0 ± 0.0 |');
+  t.equal(lines[3], '| DeCLIP | 45.0 ± 21.2 | 50.0 ± 14.1 | 80.0 ± 0.0 | 90.0 ± 0.0 | 10.0 ± 0.0 | 20.0 ± 0.0 |');
+  t.equal(lines[4], '| DeCLIP - CLIP, paired by seed (seeds where DeCLIP is ahead) | +15.0 ± 7.1 (2/2) | +0.0 ± 14.1 (1/2) | +0.0 ± 0.0 (0/2) | +0.0 ± 0.0 (0/2) | +0.0 ± 0.0 (0/2) | +0.0 ± 0.0 (0/2) |');
 });
 
 t.test('parseSeedList', async (t) => {
