@@ -42,20 +42,11 @@ import type { TrainEngine } from '../engine.js';
 import type { BatchSlice, MicroStepValues, ReplicaState } from '../replica.js';
 import { abortCollective, type CollectiveBuffers, createCollectiveBuffers } from './collective.js';
 
-/** The arrays of one worker's slice (posted by transfer). */
-export interface SliceData {
-  readonly size: number;
-  readonly imageSize: number;
-  readonly contextLength: number;
-  readonly images1: Float32Array;
-  readonly images2: Float32Array;
-  readonly tokens: Int32Array;
-  readonly tokensEda: Int32Array;
-  readonly tokensMasked: Int32Array;
-  readonly mlmLabels: Int32Array;
-  readonly eot: Int32Array;
-  readonly eotEda: Int32Array;
-}
+/** The arrays of one worker's slice of a batch (posted by transfer): the batch's training inputs, without labels, keys or position. */
+export type SliceData = Pick<
+  DeclipBatch,
+  'size' | 'imageSize' | 'contextLength' | 'images1' | 'images2' | 'tokens' | 'tokensEda' | 'tokensMasked' | 'mlmLabels' | 'eot' | 'eotEda'
+>;
 
 /** What a compute worker is started with. */
 export interface WorkerInit {
