@@ -5,10 +5,10 @@
  */
 import t from 'tap';
 import sharp, { type Sharp } from 'sharp';
-import { ImageError, reasonOf } from '../../core/errors.js';
 import { decodeImage, fastJpegAvailable } from '../../augment/image/index.js';
 import { readJpegHeader } from '../../augment/image/jpeg-header.js';
 import { Rng } from '../../core/rng.js';
+import { reason } from './helpers.js';
 
 /** A smooth, textured 96x64 RGB image (seeded noise on gradients), like a small photo. */
 function photo(w = 96, h = 64): Buffer {
@@ -34,15 +34,6 @@ function diff(a: Uint8Array, b: Uint8Array): { max: number; mean: number } {
     sum += d;
   }
   return { max, mean: sum / a.length };
-}
-
-async function reason(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    return err instanceof ImageError ? reasonOf(err) : `not ImageError: ${String(err)}`;
-  }
-  return 'resolved';
 }
 
 t.test('the fast decoder is available on this platform', async (t) => {

@@ -3,8 +3,9 @@
  */
 import t from 'tap';
 import sharp from 'sharp';
-import { ImageError, InvalidOptionError, reasonOf } from '../../core/errors.js';
+import { ImageError, InvalidOptionError } from '../../core/errors.js';
 import { decodeImage, sniffImageFormat } from '../../augment/image/index.js';
+import { reason } from './helpers.js';
 
 /** A 6x4 image whose pixels encode their position: R = 40x, G = 60y, B = 200. */
 function positional(w = 6, h = 4): Buffer {
@@ -13,15 +14,6 @@ function positional(w = 6, h = 4): Buffer {
     for (let x = 0; x < w; x++) data.set([40 * x, 60 * y, 200], (y * w + x) * 3);
   }
   return data;
-}
-
-async function reason(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    return err instanceof ImageError ? reasonOf(err) : `not ImageError: ${String(err)}`;
-  }
-  return 'resolved';
 }
 
 t.test('PNG decodes losslessly to RGB', async (t) => {

@@ -25,6 +25,7 @@ import {
   toGrayscale,
 } from '../../augment/image/index.js';
 import type { RgbImage } from '../../augment/image/index.js';
+import { pattern } from './helpers.js';
 
 interface Encoded { width: number; height: number; data: string }
 interface Case { name: string; params: Record<string, number | boolean>; output: Encoded }
@@ -37,19 +38,6 @@ interface Reference {
 }
 
 const ref = JSON.parse(readFileSync(new URL('./fixtures/image-reference.json', import.meta.url), 'utf8')) as Reference;
-
-/** The formula image of image_reference.py. */
-export function pattern(w: number, h: number): RgbImage {
-  const data = new Uint8Array(w * h * 3);
-  for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) {
-      for (let c = 0; c < 3; c++) {
-        data[(y * w + x) * 3 + c] = (x * 13 + y * 29 + c * 71 + ((x * y) % 17) * 9 + Math.floor(x / 5) * Math.floor(y / 4) * 31) % 256;
-      }
-    }
-  }
-  return { width: w, height: h, data };
-}
 
 function decodeRef(e: Encoded): RgbImage {
   return { width: e.width, height: e.height, data: new Uint8Array(Buffer.from(e.data, 'base64')) };

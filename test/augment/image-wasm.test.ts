@@ -16,25 +16,13 @@ import {
   wasmKernelsAvailable,
 } from '../../augment/image/index.js';
 import type { ImageOpSpec, PixelStep, RgbImage, ViewPlan } from '../../augment/image/index.js';
+import { pattern } from './helpers.js';
 
 interface Encoded { width: number; height: number; data: string }
 interface Case { name: string; params: Record<string, number | boolean>; output: Encoded }
 interface Reference { width: number; height: number; cases: Case[] }
 
 const ref = JSON.parse(readFileSync(new URL('./fixtures/image-reference.json', import.meta.url), 'utf8')) as Reference;
-
-/** The formula image of fixtures/image_reference.py. */
-function pattern(w: number, h: number): RgbImage {
-  const data = new Uint8Array(w * h * 3);
-  for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) {
-      for (let c = 0; c < 3; c++) {
-        data[(y * w + x) * 3 + c] = (x * 13 + y * 29 + c * 71 + ((x * y) % 17) * 9 + Math.floor(x / 5) * Math.floor(y / 4) * 31) % 256;
-      }
-    }
-  }
-  return { width: w, height: h, data };
-}
 
 /** A random image: smooth gradients plus noise, with flat patches (grey, saturated and clipped colours). */
 function randomImage(rng: Rng, w: number, h: number): RgbImage {
