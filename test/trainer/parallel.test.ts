@@ -1,7 +1,7 @@
 import t from 'tap';
 import { WorkerError, DeclipError } from '../../core/errors.js';
 import { selectBackend } from '../../trainer/backend/select.js';
-import { resolveTrainConfig, type TrainConfig } from '../../trainer/config.js';
+import type { TrainConfig } from '../../trainer/config.js';
 import { LocalEngine, resolveThreads } from '../../trainer/engine.js';
 import { abortCollective, Collective, createCollectiveBuffers, PeerAbortError } from '../../trainer/parallel/collective.js';
 import { liveComputeWorkers, ParallelEngine, sliceRows } from '../../trainer/parallel/engine.js';
@@ -21,16 +21,7 @@ await selectBackend({ backend: 'wasm', log: () => undefined });
  * counts; eps 1e-6 keeps the comparison about the gradients.
  */
 function config(over: Record<string, unknown> = {}): TrainConfig {
-  return resolveTrainConfig({
-    model: MICRO_MODEL,
-    loss: { queueSize: 32 },
-    batch: 7,
-    steps: 3,
-    seed: 11,
-    optimizer: { lr: 1e-3, eps: 1e-6, clipGradNorm: 1 },
-    compute: { threads: 2 },
-    ...over,
-  });
+  return microConfig({ batch: 7, steps: 3, seed: 11, optimizer: { lr: 1e-3, eps: 1e-6, clipGradNorm: 1 }, compute: { threads: 2 }, ...over });
 }
 
 function maxDiff(a: ReplicaState, b: ReplicaState): number {
