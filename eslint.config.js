@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', '.tap/**', 'coverage/**', 'out/**', 'augment/image/wasm/assembly/**'] },
+  { ignores: ['dist/**', 'node_modules/**', '.tap/**', 'coverage/**', 'out/**', 'augment/image/wasm/assembly/**', 'trainer/kernels/wasm/assembly/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -45,7 +45,7 @@ for (const k of info.kernels) {
   sum += ms;
 }
 console.log(`${config} batch ${batch} on ${backend}: ${info.kernels.length} kernels, ${sum.toFixed(0)} ms in kernels, ${wall.toFixed(0)} ms wall (profiled)`);
-for (const [k, e] of [...totals].sort((a, b) => b[1].ms - a[1].ms).slice(0, 30)) {
+for (const [k, e] of [...totals].sort((a, b) => b[1].ms - a[1].ms).slice(0, Number(process.env.TOP ?? 30))) {
   console.log(`${(e.ms / sum * 100).toFixed(1).padStart(5)}% ${e.ms.toFixed(1).padStart(8)} ms ${String(e.n).padStart(4)}x ${k}`);
 }
 queue.dispose();

@@ -7,12 +7,15 @@ import type { KernelConfig } from '@tensorflow/tfjs-core';
 import { getKernel, registerKernel, unregisterKernel } from '@tensorflow/tfjs-core';
 import { batchMatMulConfig } from './batch-matmul.js';
 import { conv2DBackpropFilterConfig, conv2DBackpropInputConfig } from './conv2d-grad.js';
+import { geluConfig, geluGradConfig, registerGeluGradient } from './gelu.js';
 import { identityConfig } from './identity.js';
 import { oneHotConfig } from './one-hot.js';
 import { transposeConfig } from './transpose.js';
 import { unsortedSegmentSumConfig } from './unsorted-segment-sum.js';
 
 export { batchedProduct } from './batch-matmul.js';
+export { gelu, GELU, GELU_GRAD } from './gelu.js';
+export { heapKernelsAvailable } from './wasm/heap.js';
 export { simplifyTranspose, transposeInto } from './transpose.js';
 
 /** Kernel names {@link registerWasmKernels} adds or replaces. */
@@ -20,6 +23,8 @@ export const WASM_KERNELS = [
   'BatchMatMul',
   'Conv2DBackpropFilter',
   'Conv2DBackpropInput',
+  'DeclipGelu',
+  'DeclipGeluGrad',
   'Identity',
   'OneHot',
   'Transpose',
@@ -67,4 +72,7 @@ export function registerWasmKernels(): void {
   if (!isOurs('Conv2DBackpropInput')) install(conv2DBackpropInputConfig(matMul.kernelFunc));
   if (!isOurs('UnsortedSegmentSum')) install(unsortedSegmentSumConfig);
   if (!isOurs('OneHot')) install(oneHotConfig);
+  if (!isOurs('DeclipGelu')) install(geluConfig);
+  if (!isOurs('DeclipGeluGrad')) install(geluGradConfig);
+  registerGeluGradient();
 }

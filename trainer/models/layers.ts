@@ -10,7 +10,11 @@
  * ```
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { gelu } from '../kernels/gelu.js';
 import type { Activation } from './config.js';
+
+/** Exact GELU (PyTorch nn.GELU): a fused kernel on the wasm backend, the erf formula elsewhere. */
+export { gelu };
 
 /** Where layers find their variables (a {@link ParamStore} is one). */
 export interface ParamSource {
@@ -75,11 +79,6 @@ export function batchNorm<T extends tf.Tensor>(
   }
   const normed = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, options.eps)));
   return tf.add(tf.mul(normed, gain), shift);
-}
-
-/** Exact GELU `0.5 x (1 + erf(x / sqrt 2))` (PyTorch nn.GELU). */
-export function gelu<T extends tf.Tensor>(x: T): T {
-  return tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1));
 }
 
 /** CLIP's QuickGELU `x * sigmoid(1.702 x)`. */

@@ -16,28 +16,14 @@
  * (synchronously, from the file next to this one) and its memory grows to the largest
  * view seen, then is reused.
  */
-import { readFileSync } from 'node:fs';
 import { BackendError } from '../../../core/errors.js';
+import { compileWasmFile, instantiateWasm, type WasmMemory, type WasmModule } from '../../../core/wasm.js';
 import { boxWeights, gaussianBlurInPlace } from '../blur.js';
 import { brightnessLut, contrastLut, divisionTable, hsvTables, hueFraction, hueSector, hueShift, solarizeLut } from '../colour.js';
 import type { PixelStep, ViewPlan } from '../compile.js';
 import { coefficients } from '../resample.js';
 import type { Coefficients } from '../resample.js';
 import type { RgbImage } from '../types.js';
-
-/** The few WebAssembly JS API members used here (the project's `lib` has no WebAssembly types). */
-interface WasmMemory {
-  readonly buffer: ArrayBuffer;
-  grow(pages: number): number;
-}
-interface WasmModule {
-  readonly __wasmModule?: never;
-}
-interface WasmApi {
-  readonly Module: new (bytes: Uint8Array) => WasmModule;
-  readonly Instance: new (module: WasmModule, imports: object) => { readonly exports: object };
-}
-const wasmApi = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
 
 interface KernelExports {
   readonly memory: WasmMemory;
@@ -66,9 +52,7 @@ function compileModule(): WasmModule {
   if (compiled !== undefined) return compiled;
   if (compileError !== undefined) throw compileError;
   try {
-    if (wasmApi === undefined) throw new Error('no WebAssembly in this runtime');
-    const bytes = readFileSync(new URL('./kernels.wasm', import.meta.url));
-    compiled = new wasmApi.Module(bytes);
+    compiled = compileWasmFile(new URL('./kernels.wasm', import.meta.url));
     return compiled;
   } catch (err) {
     compileError = new BackendError('wasm-simd', `The image kernels (kernels.wasm next to ${import.meta.url}) cannot be loaded: run \`npm run build:wasm\` (WebAssembly SIMD is needed)`, { cause: err });
@@ -156,8 +140,7 @@ export class WasmViewKernels {
 
   private constructor() {
     const module = compileModule();
-    const inst = new (wasmApi as WasmApi).Instance(module, {});
-    this.#x = inst.exports as unknown as KernelExports;
+    this.#x = instantiateWasm(module, {}) as KernelExports;
     let at = align(this.#x.heapBase());
     const take = (n: number): number => {
       const p = at;

@@ -1,0 +1,8 @@
+/**
+ * WebAssembly SIMD kernels that work in place on the tfjs wasm backend's own heap
+ * (AssemblyScript, compiled by `npm run build:wasm` to ../kernels.wasm and instantiated
+ * with the backend's memory imported, see ../heap.ts). Every pointer is a byte offset of
+ * a tensor on that heap; nothing here allocates or has static data (the module must not
+ * write anything into the backend's memory when it is instantiated).
+ */
+export { gelu, geluGrad } from './gelu';

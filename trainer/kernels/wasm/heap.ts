@@ -1,0 +1,77 @@
+/**
+ * The toolkit's WebAssembly SIMD kernels that run directly on the tfjs wasm backend's
+ * heap: the module (assembly/, AssemblyScript, built to kernels.wasm by
+ * `npm run build:wasm`) imports the backend's own `WebAssembly.Memory`, so a kernel reads
+ * its inputs and writes its outputs at the tensors' heap offsets - no copies, and one
+ * call per kernel however many rows it covers. The module has no static data (it writes
+ * nothing into the backend's memory when instantiated) and never allocates: outputs are
+ * allocated by the backend (`makeOutput`) before the call.
+ *
+ * One instance per backend instance (per thread), made on first use.
+ *
+ * @example
+ * ```ts
+ * const k = heapKernels(backend); // backend: the wasm backend a kernel function receives
+ * k.gelu(offsetOf(backend, x), offsetOf(backend, out), size);
+ * ```
+ */
+import { BackendError } from '../../../core/errors.js';
+import { compileWasmFile, instantiateWasm, type WasmMemory, type WasmModule } from '../../../core/wasm.js';
+import type { WasmBackendLike } from '../wasm-memory.js';
+
+/** The module's exports; every pointer is a byte offset on the backend's heap. */
+export interface HeapKernels {
+  /** out[i] = gelu(x[i]) (exact GELU), n floats; out may be x. */
+  gelu(x: number, out: number, n: number): void;
+  /** dx[i] = dy[i] * gelu'(x[i]), n floats; dx may be dy. */
+  geluGrad(x: number, dy: number, dx: number, n: number): void;
+}
+
+let compiled: WasmModule | undefined;
+let compileError: BackendError | undefined;
+const instances = new WeakMap<object, HeapKernels>();
+
+function compileModule(): WasmModule {
+  if (compiled !== undefined) return compiled;
+  if (compileError !== undefined) throw compileError;
+  try {
+    compiled = compileWasmFile(new URL('./kernels.wasm', import.meta.url));
+    return compiled;
+  } catch (err) {
+    compileError = new BackendError(
+      'wasm',
+      `The trainer's heap kernels (kernels.wasm next to ${import.meta.url}) cannot be loaded: run \`npm run build:wasm\` (WebAssembly SIMD is needed)`,
+      { cause: err },
+    );
+    throw compileError;
+  }
+}
+
+/** The backend's `WebAssembly.Memory` (emscripten keeps the module's exports on `asm`). */
+function memoryOf(backend: WasmBackendLike): WasmMemory {
+  const memory = (backend.wasm as { asm?: { memory?: WasmMemory } }).asm?.memory;
+  if (memory === undefined || !(memory.buffer instanceof ArrayBuffer)) {
+    throw new BackendError('wasm', 'the tfjs wasm backend does not expose its memory (Module.asm.memory); this tfjs version is not supported by the heap kernels');
+  }
+  return memory;
+}
+
+/** The heap kernels bound to `backend`'s memory (made once per backend). */
+export function heapKernels(backend: WasmBackendLike): HeapKernels {
+  let k = instances.get(backend.wasm);
+  if (k === undefined) {
+    k = instantiateWasm(compileModule(), { env: { memory: memoryOf(backend) } }) as HeapKernels;
+    instances.set(backend.wasm, k);
+  }
+  return k;
+}
+
+/** Whether kernels.wasm loads in this thread (built, and WebAssembly SIMD supported). */
+export function heapKernelsAvailable(): boolean {
+  try {
+    compileModule();
+    return true;
+  } catch {
+    return false;
+  }
+}
