@@ -117,6 +117,14 @@ t.test('BatchMatMul matches the cpu backend for every transpose and batch layout
     [[4, 3, 5], [5, 2]],
     [[2, 3, 3, 5], [1, 5, 4]],
     [[1, 6, 9], [1, 9, 3]],
+    // attention sizes: n of 32 (blocks of 16 lanes), 17 and 24 (blocks of 4 + scalar tail), k of 17/24/32
+    [[8, 24, 32], [8, 32, 24]],
+    [[8, 17, 17], [8, 17, 32]],
+    [[6, 24, 24], [6, 24, 32]],
+    [[3, 5, 7], [3, 7, 21]],
+    // a single matrix broadcast over the other operand's batch, on either side
+    [[1, 5, 7], [3, 7, 21]],
+    [[2, 3, 5, 7], [1, 7, 6]],
   ];
   for (const [sa, sb] of shapes) {
     for (const ta of [false, true]) {

@@ -9,6 +9,7 @@ import { batchMatMulConfig } from './batch-matmul.js';
 import { conv2DBackpropFilterConfig, conv2DBackpropInputConfig } from './conv2d-grad.js';
 import { geluConfig, geluGradConfig, registerGeluGradient } from './gelu.js';
 import { identityConfig } from './identity.js';
+import { heapKernelsAvailable } from './wasm/heap.js';
 import { oneHotConfig } from './one-hot.js';
 import { transposeConfig } from './transpose.js';
 import { unsortedSegmentSumConfig } from './unsorted-segment-sum.js';
@@ -72,7 +73,9 @@ export function registerWasmKernels(): void {
   if (!isOurs('Conv2DBackpropInput')) install(conv2DBackpropInputConfig(matMul.kernelFunc));
   if (!isOurs('UnsortedSegmentSum')) install(unsortedSegmentSumConfig);
   if (!isOurs('OneHot')) install(oneHotConfig);
-  if (!isOurs('DeclipGelu')) install(geluConfig);
-  if (!isOurs('DeclipGeluGrad')) install(geluGradConfig);
-  registerGeluGradient();
+  if (heapKernelsAvailable()) {
+    if (!isOurs('DeclipGelu')) install(geluConfig);
+    if (!isOurs('DeclipGeluGrad')) install(geluGradConfig);
+    registerGeluGradient();
+  }
 }

@@ -25,6 +25,17 @@ export interface HeapKernels {
   gelu(x: number, out: number, n: number): void;
   /** dx[i] = dy[i] * gelu'(x[i]), n floats; dx may be dy. */
   geluGrad(x: number, dy: number, dx: number, n: number): void;
+  /**
+   * c[t] = op(a[t]) @ op(b[t]) for t < batch (op(A) m x k, op(B) k x n, c contiguous);
+   * transA/transB 1 when the operand is stored transposed; strideA/strideB are the floats
+   * between batch items (0 broadcasts).
+   */
+  batchMatMul(
+    a: number, b: number, c: number,
+    batch: number, m: number, k: number, n: number,
+    transA: number, transB: number,
+    strideA: number, strideB: number,
+  ): void;
 }
 
 let compiled: WasmModule | undefined;

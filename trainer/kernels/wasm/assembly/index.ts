@@ -6,3 +6,4 @@
  * write anything into the backend's memory when it is instantiated).
  */
 export { gelu, geluGrad } from './gelu';
+export { batchMatMul } from './matmul';
