@@ -153,6 +153,76 @@ t.test('Transpose matches the cpu backend for ranks 2 to 6', async (tt) => {
   tt.same(simplifyTranspose([4, 1, 6, 3], [0, 2, 1, 3]), { shape: [4 * 6 * 3], perm: [0] }, 'size-1 axes drop and runs merge');
 });
 
+t.test('Slice, SplitV and Unpack match the cpu backend (contiguous and strided pieces)', async (tt) => {
+  const slices: [number[], number[], number[]][] = [
+    [[6, 5], [2, 0], [3, 5]],
+    [[6, 5], [1, 2], [4, 2]],
+    [[3, 4, 5], [1, 1, 0], [2, -1, 5]],
+    [[3, 4, 5], [0, 0, 2], [3, 4, 3]],
+    [[1, 4, 3, 2, 5], [0, 1, 0, 1, 1], [1, 2, 3, 1, 3]],
+    [[4, 3], [0, 0], [4, 3]],
+    [[4, 3], [2, 1], [0, 2]],
+  ];
+  for (const [shape, begin, size] of slices) {
+    await same(tt, 'Slice', { x: randn(shape) }, { begin, size }, `float32 ${shape} begin ${begin} size ${size}`, 0);
+    await same(tt, 'Slice', { x: ints(shape, -50, 50) }, { begin, size }, `int32 ${shape} begin ${begin} size ${size}`, 0);
+  }
+  const splits: [number[], number[] | number, number][] = [
+    [[3, 8, 4], 3, 0],
+    [[5, 12], 3, 1],
+    [[5, 12], [2, 7, 3], -1],
+    [[2, 6, 3, 2], [1, 5], 1],
+  ];
+  for (const [shape, numOrSizeSplits, axis] of splits) {
+    for (const x of [randn(shape), ints(shape, -9, 9)]) {
+      const label = `SplitV ${x.data instanceof Int32Array ? 'int32' : 'float32'} ${shape} ${JSON.stringify(numOrSizeSplits)} axis ${axis}`;
+      const outs: tf.Tensor[][] = [];
+      for (const backend of ['wasm', 'cpu'] as const) {
+        await tf.setBackend(backend);
+        const t0 = tf.tensor(x.data, x.shape, x.data instanceof Int32Array ? 'int32' : 'float32');
+        outs.push(tf.split(t0, numOrSizeSplits, axis));
+        t0.dispose();
+      }
+      const [w, c] = outs as [tf.Tensor[], tf.Tensor[]];
+      tt.equal(w.length, c.length, `${label}: pieces`);
+      w.forEach((p, i) => {
+        tt.same(p.shape, c[i]?.shape, `${label}: piece ${i} shape`);
+        tt.same(Array.from(p.dataSync()), Array.from(c[i]?.dataSync() ?? []), `${label}: piece ${i} values`);
+      });
+      tf.dispose([...w, ...c]);
+    }
+  }
+  for (const [shape, axis] of [
+    [[3, 4, 5], 0],
+    [[3, 4, 5], 1],
+    [[3, 4, 5], -1],
+  ] as const) {
+    const x = randn([...shape]);
+    const outs: tf.Tensor[][] = [];
+    for (const backend of ['wasm', 'cpu'] as const) {
+      await tf.setBackend(backend);
+      const t0 = tf.tensor(x.data, x.shape);
+      outs.push(tf.unstack(t0, axis));
+      t0.dispose();
+    }
+    const [w, c] = outs as [tf.Tensor[], tf.Tensor[]];
+    tt.equal(w.length, c.length, `Unpack ${shape} axis ${axis}: pieces`);
+    w.forEach((p, i) => {
+      tt.same(p.shape, c[i]?.shape, `Unpack ${shape} axis ${axis}: piece ${i} shape`);
+      tt.same(Array.from(p.dataSync()), Array.from(c[i]?.dataSync() ?? []), `Unpack ${shape} axis ${axis}: piece ${i} values`);
+    });
+    tf.dispose([...w, ...c]);
+  }
+  await tf.setBackend('wasm');
+  const bools = tf.tensor([true, false, true, true, false, false], [3, 2], 'bool');
+  const piece = tf.slice(bools, [1, 0], [2, 2]);
+  tt.same(Array.from(piece.dataSync()), [1, 1, 0, 0], 'bool slice');
+  tf.dispose([bools, piece]);
+  const x = tf.tensor([1, 2, 3, 4], [2, 2]);
+  tt.throws(() => tf.slice(x, [1, 0], [2, 2]), 'an out-of-range slice throws');
+  x.dispose();
+});
+
 t.test('UnsortedSegmentSum matches the cpu backend, dropping out-of-range ids', async (tt) => {
   for (const [xShape, n] of [
     [[20, 6], 7],

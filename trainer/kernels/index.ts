@@ -11,6 +11,7 @@ import { geluConfig, geluGradConfig, registerGeluGradient } from './gelu.js';
 import { identityConfig } from './identity.js';
 import { heapKernelsAvailable } from './wasm/heap.js';
 import { oneHotConfig } from './one-hot.js';
+import { sliceConfig, splitVConfig, unpackConfig } from './slice.js';
 import { transposeConfig } from './transpose.js';
 import { unsortedSegmentSumConfig } from './unsorted-segment-sum.js';
 
@@ -28,8 +29,11 @@ export const WASM_KERNELS = [
   'DeclipGeluGrad',
   'Identity',
   'OneHot',
+  'Slice',
+  'SplitV',
   'Transpose',
   'UnsortedSegmentSum',
+  'Unpack',
 ] as const;
 
 /** Configs we registered, to recognise our own on a second call. */
@@ -77,5 +81,13 @@ export function registerWasmKernels(): void {
     if (!isOurs('DeclipGelu')) install(geluConfig);
     if (!isOurs('DeclipGeluGrad')) install(geluGradConfig);
     registerGeluGradient();
+  }
+  for (const [name, make] of [
+    ['Slice', sliceConfig],
+    ['SplitV', splitVConfig],
+    ['Unpack', unpackConfig],
+  ] as const) {
+    const original = getKernel(name, 'wasm');
+    if (original !== undefined && !isOurs(name)) install(make(original));
   }
 }

@@ -20,6 +20,7 @@ export interface WasmTensorData {
 }
 
 interface WasmModuleLike {
+  HEAPU8: Uint8Array;
   HEAPF32: Float32Array;
   HEAP32: Int32Array;
   cwrap(name: string, returnType: null, argTypes: string[]): (...args: unknown[]) => void;

@@ -138,6 +138,17 @@ export function l2Normalize<T extends tf.Tensor>(x: T, eps = 1e-12): T {
 }
 
 /**
+ * Softmax attention on inputs already split into heads: q `[G, Lq, d]` (already scaled by
+ * `1/sqrt(d)`), k/v `[G, Lk, d]`, where G enumerates (batch item, head) pairs in the same
+ * order for all three. Returns `[G, Lq, d]`.
+ */
+function attendHeads(qh: tf.Tensor3D, kh: tf.Tensor3D, vh: tf.Tensor3D, mask?: tf.Tensor2D): tf.Tensor3D {
+  let scores: tf.Tensor3D = tf.matMul(qh, kh, false, true);
+  if (mask !== undefined) scores = tf.add(scores, mask);
+  return tf.matMul(tf.softmax(scores, -1), vh);
+}
+
+/**
  * Scaled dot-product attention over heads. q `[B, Lq, w]`, k/v `[B, Lk, w]` (already
  * projected); `mask` `[Lq, Lk]` is added to the scores (use a large negative number for
  * blocked positions). Returns `[B, Lq, w]` (before the output projection).
@@ -154,14 +165,36 @@ export function attention(
   const d = w / heads;
   const split = (x: tf.Tensor3D, l: number): tf.Tensor3D =>
     tf.reshape(tf.transpose(tf.reshape(x, [b, l, heads, d]), [0, 2, 1, 3]), [b * heads, l, d]);
-  const qh = split(tf.mul(q, 1 / Math.sqrt(d)), lq);
-  const kh = split(k, lk);
-  const vh = split(v, lk);
-  let scores: tf.Tensor3D = tf.matMul(qh, kh, false, true);
-  if (mask !== undefined) scores = tf.add(scores, mask);
-  const probs = tf.softmax(scores, -1);
-  const out = tf.matMul(probs, vh); // [B*h, Lq, d]
+  const out = attendHeads(split(tf.mul(q, 1 / Math.sqrt(d)), lq), split(k, lk), split(v, lk), mask); // [B*h, Lq, d]
   return tf.reshape(tf.transpose(tf.reshape(out, [b, heads, lq, d]), [0, 2, 1, 3]), [b, lq, w]);
+}
+
+/**
+ * Self-attention from a packed projection `qkv` `[B*L, 3w]` whose columns are q | k | v
+ * (PyTorch's `in_proj` layout, heads contiguous inside each), with q ALREADY scaled by
+ * `1/sqrt(w / heads)`; `mask` `[L, L]` as in {@link attention}. Returns `[B*L, w]` (rows
+ * b-major, before the output projection), equal to {@link attention} on the three column
+ * blocks. One transpose brings all of q, k and v head-major at once
+ * (`[B*L, 3h, d]` -> `[3h, B*L, d]`), so the three are contiguous blocks along the first
+ * axis (a cheap split, and a cheap concat in the backward pass); attention then runs over
+ * (head, batch item) pairs and one transpose brings the result back.
+ *
+ * @example
+ * ```ts
+ * const out = packedSelfAttention(qkv, 64, 24, 4, causalMask(24)); // [1536, 384] -> [1536, 128]
+ * ```
+ */
+export function packedSelfAttention(qkv: tf.Tensor2D, b: number, l: number, heads: number, mask?: tf.Tensor2D): tf.Tensor2D {
+  const w = qkv.shape[1] / 3;
+  const d = w / heads;
+  const headMajor = tf.transpose(tf.reshape(qkv, [b * l, 3 * heads, d]), [1, 0, 2]); // [3h, B*L, d]
+  const [qh, kh, vh] = tf.split(headMajor, 3, 0).map((t) => tf.reshape(t, [heads * b, l, d]) as tf.Tensor3D) as [
+    tf.Tensor3D,
+    tf.Tensor3D,
+    tf.Tensor3D,
+  ];
+  const out = attendHeads(qh, kh, vh, mask); // [h*B, L, d]
+  return tf.reshape(tf.transpose(tf.reshape(out, [heads, b * l, d]), [1, 0, 2]), [b * l, w]);
 }
 
 /** PyTorch-layout conv kernel `[out, in, kh, kw]` applied to NHWC input with symmetric padding. */

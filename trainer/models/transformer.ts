@@ -14,7 +14,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { type ParamSpec, layerNormSpec, noDecay, normal, weight, zeros } from '../params.js';
 import type { Activation } from './config.js';
-import { type ParamSource, activationFns, attention, layerNorm, linear } from './layers.js';
+import { type ParamSource, activationFns, layerNorm, linear, packedSelfAttention } from './layers.js';
 
 export interface TransformerShape {
   readonly width: number;
@@ -47,6 +47,24 @@ export function transformerSpecs(prefix: string, shape: TransformerShape): Param
   return specs;
 }
 
+const qScales = new Map<string, Float32Array>();
+
+/**
+ * `[3w, 1]` factors for the rows of `in_proj`: `1/sqrt(w / heads)` for the q rows, 1 for k
+ * and v. Scaling the `[3w, w]` weight (and the bias) costs less than scaling q `[B*L, w]`
+ * or the scores, forward and backward.
+ */
+function qScale(w: number, heads: number): tf.Tensor2D {
+  const key = `${w}/${heads}`;
+  let values = qScales.get(key);
+  if (values === undefined) {
+    values = new Float32Array(3 * w).fill(1);
+    values.fill(1 / Math.sqrt(w / heads), 0, w);
+    qScales.set(key, values);
+  }
+  return tf.tensor2d(values, [3 * w, 1]);
+}
+
 /** One pre-LN block on x `[B, L, w]`: `x + attn(ln_1 x)`, then `x + mlp(ln_2 x)`. */
 export function residualBlock(
   p: ParamSource,
@@ -59,16 +77,12 @@ export function residualBlock(
   const [b, l, w] = x.shape;
   const flat = tf.reshape(x, [b * l, w]) as tf.Tensor2D;
   const y = layerNorm(p, `${name}.ln_1`, flat);
+  const scale = qScale(w, heads);
   const qkv = tf.add(
-    tf.matMul(y, p.get(`${name}.attn.in_proj_weight`) as tf.Tensor2D, false, true),
-    p.get(`${name}.attn.in_proj_bias`),
-  );
-  const [q, k, v] = tf.split(qkv, 3, 1).map((t) => tf.reshape(t, [b, l, w]) as tf.Tensor3D) as [
-    tf.Tensor3D,
-    tf.Tensor3D,
-    tf.Tensor3D,
-  ];
-  const attended = tf.reshape(attention(q, k, v, heads, mask), [b * l, w]) as tf.Tensor2D;
+    tf.matMul(y, tf.mul(p.get(`${name}.attn.in_proj_weight`), scale), false, true),
+    tf.mul(p.get(`${name}.attn.in_proj_bias`), tf.reshape(scale, [3 * w])),
+  ) as tf.Tensor2D;
+  const attended = packedSelfAttention(qkv, b, l, heads, mask);
   const x1 = tf.add<tf.Tensor2D>(flat, linear(p, `${name}.attn.out_proj`, attended));
   const hidden = activationFns[activation](linear(p, `${name}.mlp.c_fc`, layerNorm(p, `${name}.ln_2`, x1)));
   const x2 = tf.add(x1, linear(p, `${name}.mlp.c_proj`, hidden));
