@@ -58,7 +58,7 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 /** qkv with its q block pre-scaled by 1/sqrt(d), as residualBlock feeds it. */
 function prescaled(qkv: tf.Tensor2D, w: number, heads: number): tf.Tensor2D {
   const [q, kv] = tf.split(qkv, [w, 2 * w], 1) as [tf.Tensor2D, tf.Tensor2D];
-  return tf.concat([tf.mul(q, 1 / Math.sqrt(w / heads)), kv], 1);
+  return tf.concat([tf.mul(q, 1 / Math.sqrt(w / heads)), kv], 1) as tf.Tensor2D;
 }
 
 for (const backend of ['cpu', 'wasm'] as const) {
@@ -83,7 +83,7 @@ for (const backend of ['cpu', 'wasm'] as const) {
           const [q, k, v] = tf.split(x, 3, 1).map((p) => tf.reshape(p, [b, l, w]) as tf.Tensor3D) as [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D];
           return tf.reshape(attention(q, k, v, heads, mask), [b * l, w]);
         };
-        const loss = (f: (x: tf.Tensor2D) => tf.Tensor2D) => (x: tf.Tensor2D): tf.Scalar => tf.sum(tf.mul(f(x), dy));
+        const loss = (f: (x: tf.Tensor2D) => tf.Tensor2D) => (x: tf.Tensor): tf.Scalar => tf.sum(tf.mul(f(x as tf.Tensor2D), dy));
         return [viaPacked(qkv), viaSplit(qkv), tf.grad(loss(viaPacked))(qkv), tf.grad(loss(viaSplit))(qkv)];
       });
       tt.same(packed.shape, [b * l, w], `${label}: shape`);
