@@ -1,8 +1,10 @@
+import { readFileSync } from 'node:fs';
 import t from 'tap';
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../../core/rng.js';
 import { selectBackend } from '../../trainer/backend/select.js';
 import { gelu, GELU, heapKernelsAvailable } from '../../trainer/kernels/index.js';
+import { hasDataSegments } from '../../trainer/kernels/wasm/heap.js';
 
 await selectBackend({ backend: 'cpu', log: () => {} });
 await selectBackend({ backend: 'wasm', log: () => {} });
@@ -107,4 +109,14 @@ t.test('non-float inputs take the composed formula; a bad direct call is a clear
   tt.equal(y.dtype, 'float32', 'int32 input: composed formula, float output');
   tt.throws(() => tf.engine().runKernel(GELU, { x: xi }), /DeclipGelu: input x must be a float32 tensor/);
   tf.dispose([xi, y]);
+});
+
+t.test('kernels.wasm has no data segments (they would land on the backend heap); the check sees them', async (tt) => {
+  const built = readFileSync(new URL('../../trainer/kernels/wasm/kernels.wasm', import.meta.url));
+  tt.equal(hasDataSegments(built), false, 'the built module writes nothing on instantiation');
+  // a minimal module with one active data segment: (memory 1) (data (i32.const 8) "a")
+  const withData = Uint8Array.from([0, 97, 115, 109, 1, 0, 0, 0, 5, 3, 1, 0, 1, 11, 7, 1, 0, 65, 8, 11, 1, 97]);
+  tt.equal(hasDataSegments(withData), true, 'a module with a data segment is recognised');
+  const emptyData = Uint8Array.from([0, 97, 115, 109, 1, 0, 0, 0, 11, 1, 0]);
+  tt.equal(hasDataSegments(emptyData), false, 'an empty data section is fine');
 });

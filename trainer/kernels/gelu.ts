@@ -9,24 +9,19 @@
  * formula elsewhere (cpu, webgl, tfjs-node), with the same values within float tolerance.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { getGradient, getKernel, registerGradient, type GradConfig, type KernelConfig, type TensorInfo } from '@tensorflow/tfjs-core';
+import { getGradient, getKernel, registerGradient, type GradConfig, type KernelConfig } from '@tensorflow/tfjs-core';
 import { heapKernels } from './wasm/heap.js';
-import { asWasm, offsetOf, sizeOf } from './wasm-memory.js';
+import { asWasm, floatInput, offsetOf, sizeOf } from './wasm-memory.js';
 
 export const GELU = 'DeclipGelu';
 export const GELU_GRAD = 'DeclipGeluGrad';
-
-function floatInput(name: string, t: TensorInfo | undefined, kernel: string): TensorInfo {
-  if (t === undefined || t.dtype !== 'float32') throw new TypeError(`${kernel}: input ${name} must be a float32 tensor`);
-  return t;
-}
 
 export const geluConfig: KernelConfig = {
   kernelName: GELU,
   backendName: 'wasm',
   kernelFunc: ({ inputs, backend: b }) => {
     const backend = asWasm(b);
-    const x = floatInput('x', inputs['x'], GELU);
+    const x = floatInput(GELU, 'x', inputs['x']);
     const out = backend.makeOutput([...x.shape], 'float32');
     heapKernels(backend).gelu(offsetOf(backend, x), offsetOf(backend, out), sizeOf(x.shape));
     return out;
@@ -38,8 +33,8 @@ export const geluGradConfig: KernelConfig = {
   backendName: 'wasm',
   kernelFunc: ({ inputs, backend: b }) => {
     const backend = asWasm(b);
-    const x = floatInput('x', inputs['x'], GELU_GRAD);
-    const dy = floatInput('dy', inputs['dy'], GELU_GRAD);
+    const x = floatInput(GELU_GRAD, 'x', inputs['x']);
+    const dy = floatInput(GELU_GRAD, 'dy', inputs['dy']);
     if (sizeOf(dy.shape) !== sizeOf(x.shape)) throw new TypeError(`${GELU_GRAD}: dy has shape [${dy.shape}], x has [${x.shape}]`);
     const dx = backend.makeOutput([...x.shape], 'float32');
     heapKernels(backend).geluGrad(offsetOf(backend, x), offsetOf(backend, dy), offsetOf(backend, dx), sizeOf(x.shape));

@@ -9,6 +9,7 @@ import { batchMatMulConfig } from './batch-matmul.js';
 import { conv2DBackpropFilterConfig, conv2DBackpropInputConfig } from './conv2d-grad.js';
 import { geluConfig, geluGradConfig, registerGeluGradient } from './gelu.js';
 import { identityConfig } from './identity.js';
+import { logSoftmaxConfig, logSoftmaxGradConfig, registerLogSoftmaxGradient } from './log-softmax.js';
 import { heapKernelsAvailable } from './wasm/heap.js';
 import { oneHotConfig } from './one-hot.js';
 import { sliceConfig, splitVConfig, unpackConfig } from './slice.js';
@@ -17,6 +18,7 @@ import { unsortedSegmentSumConfig } from './unsorted-segment-sum.js';
 
 export { batchedProduct } from './batch-matmul.js';
 export { gelu, GELU, GELU_GRAD } from './gelu.js';
+export { logSoftmax, LOG_SOFTMAX, LOG_SOFTMAX_GRAD } from './log-softmax.js';
 export { heapKernelsAvailable } from './wasm/heap.js';
 export { simplifyTranspose, transposeInto } from './transpose.js';
 
@@ -27,6 +29,8 @@ export const WASM_KERNELS = [
   'Conv2DBackpropInput',
   'DeclipGelu',
   'DeclipGeluGrad',
+  'DeclipLogSoftmax',
+  'DeclipLogSoftmaxGrad',
   'Identity',
   'OneHot',
   'Slice',
@@ -81,6 +85,9 @@ export function registerWasmKernels(): void {
     if (!isOurs('DeclipGelu')) install(geluConfig);
     if (!isOurs('DeclipGeluGrad')) install(geluGradConfig);
     registerGeluGradient();
+    if (!isOurs('DeclipLogSoftmax')) install(logSoftmaxConfig);
+    if (!isOurs('DeclipLogSoftmaxGrad')) install(logSoftmaxGradConfig);
+    registerLogSoftmaxGradient();
   }
   for (const [name, make] of [
     ['Slice', sliceConfig],

@@ -51,6 +51,12 @@ function dataOf(backend: WasmBackendLike, t: TensorInfo): WasmTensorData {
   return d;
 }
 
+/** A kernel's float32 input `name`, or a TypeError naming the kernel and the input. */
+export function floatInput(kernel: string, name: string, t: TensorInfo | undefined): TensorInfo {
+  if (t === undefined || t.dtype !== 'float32') throw new TypeError(`${kernel}: input ${name} must be a float32 tensor`);
+  return t;
+}
+
 /** Float32 view of a tensor's data on the heap (no copy). */
 export function f32(backend: WasmBackendLike, t: TensorInfo): Float32Array {
   const off = dataOf(backend, t).memoryOffset;

@@ -11,14 +11,15 @@
  * ```
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { logSoftmax } from '../kernels/log-softmax.js';
 
 /** Symmetric InfoNCE of normalised `image` and `text` `[B, D]` at scale `scale` (scalar). */
 export function infoNCE(image: tf.Tensor2D, text: tf.Tensor2D, scale: tf.Scalar | number): tf.Scalar {
   const b = image.shape[0];
   const logits = tf.mul(tf.matMul(image, text, false, true), scale);
   const eye = tf.eye(b);
-  const rows = tf.sum(tf.mul(tf.logSoftmax(logits, 1), eye));
-  const cols = tf.sum(tf.mul(tf.logSoftmax(tf.transpose(logits), 1), eye));
+  const rows = tf.sum(tf.mul(logSoftmax(logits), eye));
+  const cols = tf.sum(tf.mul(logSoftmax(tf.transpose(logits)), eye));
   return tf.div(tf.add(rows, cols), -2 * b) as tf.Scalar;
 }
 

@@ -10,6 +10,7 @@
  * ```
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { logSoftmax } from '../kernels/log-softmax.js';
 
 /** The ignore label of MLM targets (as PyTorch's cross_entropy `ignore_index`). */
 export const IGNORE_LABEL = -100;
@@ -39,6 +40,6 @@ export function maskedPositions(labels: Int32Array): { index: Int32Array; target
 export function mlmLoss(logits: tf.Tensor2D, targets: tf.Tensor1D, count?: number): tf.Scalar {
   const [m, v] = logits.shape;
   if (m === 0) return tf.scalar(0);
-  const picked = tf.sum(tf.mul(tf.logSoftmax(logits, 1), tf.oneHot(tf.cast(targets, 'int32'), v, 1, 0, 'float32')));
+  const picked = tf.sum(tf.mul(logSoftmax(logits), tf.oneHot(tf.cast(targets, 'int32'), v, 1, 0, 'float32')));
   return tf.div(picked, -(count ?? m)) as tf.Scalar;
 }

@@ -15,6 +15,7 @@
  * k.gelu(offsetOf(backend, x), offsetOf(backend, out), size);
  * ```
  */
+import { readFileSync } from 'node:fs';
 import { BackendError } from '../../../core/errors.js';
 import { compileWasmFile, instantiateWasm, type WasmMemory, type WasmModule } from '../../../core/wasm.js';
 import type { WasmBackendLike } from '../wasm-memory.js';
@@ -25,6 +26,10 @@ export interface HeapKernels {
   gelu(x: number, out: number, n: number): void;
   /** dx[i] = dy[i] * gelu'(x[i]), n floats; dx may be dy. */
   geluGrad(x: number, dy: number, dx: number, n: number): void;
+  /** y[r, :] = log softmax(x[r, :]) over `rows` rows of `cols` floats; y may be x. */
+  logSoftmax(x: number, y: number, rows: number, cols: number): void;
+  /** dx[r, :] = dy[r, :] - exp(y[r, :]) * sum(dy[r, :]); dx may be dy. */
+  logSoftmaxGrad(y: number, dy: number, dx: number, rows: number, cols: number): void;
   /**
    * c[t] = op(a[t]) @ op(b[t]) for t < batch (op(A) m x k, op(B) k x n, c contiguous);
    * transA/transB 1 when the operand is stored transposed; strideA/strideB are the floats
@@ -42,11 +47,41 @@ let compiled: WasmModule | undefined;
 let compileError: BackendError | undefined;
 const instances = new WeakMap<object, HeapKernels>();
 
+/**
+ * Whether a module binary has data segments (a data section, id 11, with any entries).
+ * Instantiating such a module against the backend's memory would write them over
+ * whatever the backend keeps at those addresses, so the loader refuses it.
+ */
+export function hasDataSegments(bytes: Uint8Array): boolean {
+  let at = 8; // magic + version
+  const leb = (): number => {
+    let v = 0;
+    let shift = 0;
+    for (;;) {
+      const b = bytes[at++];
+      if (b === undefined) throw new RangeError('truncated wasm binary');
+      v += (b & 0x7f) * 2 ** shift;
+      if ((b & 0x80) === 0) return v;
+      shift += 7;
+    }
+  };
+  while (at < bytes.length) {
+    const id = bytes[at++];
+    const size = leb();
+    const end = at + size;
+    if (id === 11 && leb() > 0) return true;
+    at = end;
+  }
+  return false;
+}
+
 function compileModule(): WasmModule {
   if (compiled !== undefined) return compiled;
   if (compileError !== undefined) throw compileError;
   try {
-    compiled = compileWasmFile(new URL('./kernels.wasm', import.meta.url));
+    const url = new URL('./kernels.wasm', import.meta.url);
+    if (hasDataSegments(readFileSync(url))) throw new Error('kernels.wasm has data segments: they would overwrite the tfjs heap (rebuild with `npm run build:wasm`; keep tables and Math.* out of assembly/)');
+    compiled = compileWasmFile(url);
     return compiled;
   } catch (err) {
     compileError = new BackendError(

@@ -7,3 +7,4 @@
  */
 export { gelu, geluGrad } from './gelu';
 export { batchMatMul } from './matmul';
+export { logSoftmax, logSoftmaxGrad } from './softmax';

@@ -1,0 +1,42 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { Rng } from '../core/rng.js';
+import { randomBatch } from '../cli/bench-train.js';
+import { selectBackend } from '../trainer/backend/select.js';
+import { batchToInputs, declipGradients, disposeInputs } from '../trainer/declip-step.js';
+import { lossPresets } from '../trainer/losses/config.js';
+import { NearestNeighbourQueue } from '../trainer/losses/nn-queue.js';
+import { modelPresets } from '../trainer/models/config.js';
+import { createDeclipModel } from '../trainer/models/declip-model.js';
+await selectBackend({ backend: 'wasm' });
+const k = tf.getKernel('BatchMatMul', 'wasm')!;
+const orig = k.kernelFunc;
+const rows: string[] = [];
+let on = false;
+(k as { kernelFunc: tf.KernelFunc }).kernelFunc = (args) => {
+  if (!on) return orig(args);
+  const a = args.inputs['a'] as tf.TensorInfo; const b = args.inputs['b'] as tf.TensorInfo;
+  const t0 = performance.now();
+  const out = orig(args);
+  const t1 = performance.now();
+  const out2 = orig(args) as tf.TensorInfo;
+  const t2 = performance.now();
+  args.backend.disposeData(out2.dataId);
+  // denormal count in inputs
+  const den = (t: tf.TensorInfo): number => { const v = args.backend.readSync(t.dataId) as Float32Array; let c = 0; for (const x of v) if (x !== 0 && Math.abs(x) < 1.1754944e-38) c++; return c / v.length; };
+  if ((a.shape[0] ?? 0) >= 1000) rows.push(`${JSON.stringify(a.shape)} ${JSON.stringify(b.shape)} tA=${(args.attrs as any).transposeA} tB=${(args.attrs as any).transposeB} first ${(t1 - t0).toFixed(1)} again ${(t2 - t1).toFixed(1)} denormal a ${(den(a) * 100).toFixed(1)}% b ${(den(b) * 100).toFixed(1)}%`);
+  return out;
+};
+const preset = modelPresets.tiny;
+const model = createDeclipModel('tiny', { seed: 0 });
+const queue = new NearestNeighbourQueue({ size: 4096, dim: model.embedDim, seed: 1 });
+const rng = new Rng(2);
+const step = (): void => {
+  const inputs = batchToInputs(randomBatch(rng, 64, preset.vision.imageSize, preset.text.contextLength, preset.text.vocabSize));
+  const { grads } = declipGradients(model, inputs, queue, lossPresets.declip);
+  for (const g of grads.values()) g.dispose();
+  disposeInputs(inputs);
+};
+step();
+on = true;
+step();
+console.log(rows.join('\n'));
