@@ -137,7 +137,28 @@ t.test('BatchMatMul matches the cpu backend for every transpose and batch layout
   }
 });
 
-t.test('Transpose matches the cpu backend for ranks 2 to 6', async (tt) => {
+t.test('Sum matches the cpu backend over leading axes (the fast path) and any other axes', async (tt) => {
+  const cases: Array<[number[], number | number[], boolean]> = [
+    [[1536, 512], 0, false],
+    [[64, 256], 0, true],
+    [[7, 5], [0], false],
+    [[2, 3, 5], [0, 1], false],
+    [[2, 3, 5], [1, 0], true],
+    [[4, 3, 21], -3, false],
+    [[1, 3], 0, false],
+    [[0, 5], 0, false],
+    [[3, 4], 1, false], // trailing axis: native kernel
+    [[2, 3, 4], [0, 2], true], // mixed axes: native kernel
+    [[2, 3, 4], [0, 1, 2], false], // every axis: native kernel
+  ];
+  for (const [shape, axis, keepDims] of cases) {
+    await same(tt, 'Sum', { x: randn(shape) }, { axis, keepDims }, `Sum [${shape}] axis ${JSON.stringify(axis)} keepDims ${keepDims}`);
+  }
+  const ints = { shape: [3, 4], data: Int32Array.from({ length: 12 }, (_, i) => i - 5) };
+  await same(tt, 'Sum', { x: ints }, { axis: 0, keepDims: false }, 'int32 input: native kernel', 0);
+});
+
+t.test('Transpose matches the cpu backend exactly for ranks 2 to 6', async (tt) => {
   const cases: [number[], number[]][] = [
     [[5, 7], [1, 0]],
     [[64, 3, 4, 8], [1, 0, 2, 3]],
@@ -145,6 +166,16 @@ t.test('Transpose matches the cpu backend for ranks 2 to 6', async (tt) => {
     [[3, 4, 2, 2, 5], [1, 3, 0, 2, 4]],
     [[2, 1, 3, 4, 1, 5], [5, 3, 2, 0, 1, 4]],
     [[2, 3, 4, 5, 6], [4, 3, 2, 1, 0]],
+    // the kernels.wasm paths: 2-D blocks with row/column tails, batched 2-D, runs, strided elements
+    [[1536, 512], [1, 0]],
+    [[9, 13], [1, 0]],
+    [[37, 22], [1, 0]],
+    [[3, 7, 6], [0, 2, 1]],
+    [[2, 5, 7, 6], [1, 0, 3, 2]],
+    [[64, 4, 8, 4, 8, 3], [0, 1, 3, 2, 4, 5]],
+    [[24, 12, 32], [1, 0, 2]],
+    [[5, 6, 7], [2, 1, 0]],
+    [[3, 4, 5, 6], [3, 1, 0, 2]],
   ];
   for (const [shape, perm] of cases) {
     await same(tt, 'Transpose', { x: randn(shape) }, { perm }, `float32 ${shape} perm ${perm}`, 0);

@@ -13,6 +13,7 @@ import { logSoftmaxConfig, logSoftmaxGradConfig, registerLogSoftmaxGradient } fr
 import { heapKernelsAvailable } from './wasm/heap.js';
 import { oneHotConfig } from './one-hot.js';
 import { sliceConfig, splitVConfig, unpackConfig } from './slice.js';
+import { sumConfig } from './sum.js';
 import { transposeConfig } from './transpose.js';
 import { unsortedSegmentSumConfig } from './unsorted-segment-sum.js';
 
@@ -35,6 +36,7 @@ export const WASM_KERNELS = [
   'OneHot',
   'Slice',
   'SplitV',
+  'Sum',
   'Transpose',
   'UnsortedSegmentSum',
   'Unpack',
@@ -88,6 +90,8 @@ export function registerWasmKernels(): void {
     if (!isOurs('DeclipLogSoftmax')) install(logSoftmaxConfig);
     if (!isOurs('DeclipLogSoftmaxGrad')) install(logSoftmaxGradConfig);
     registerLogSoftmaxGradient();
+    const sum = getKernel('Sum', 'wasm');
+    if (sum !== undefined && !isOurs('Sum')) install(sumConfig(sum));
   }
   for (const [name, make] of [
     ['Slice', sliceConfig],

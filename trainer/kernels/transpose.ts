@@ -1,12 +1,15 @@
 /**
- * `Transpose` for the wasm backend. Its native kernel has fast 2-D/3-D/4-D loops but
- * handles rank 5 and more (attention's `[B, T, 3, heads, d]` -> `[3, B, heads, T, d]`)
- * with a per-element loop that allocates index vectors: about 100x slower. We first
- * drop size-1 axes and merge axes that stay adjacent; rank <= 4 goes to the native
- * kernel, higher ranks to a JavaScript loop that copies contiguous inner runs.
+ * `Transpose` for the wasm backend. Its native kernel is slow on the shapes training
+ * uses (a 2-D `[1536, 512]` takes ~12 ms, a rank-5 one allocates index vectors per
+ * element). We first drop size-1 axes and merge axes that stay adjacent; up to four axes
+ * remain for every transpose the models make, and those run in kernels.wasm
+ * (`transpose4`: runs copied whole, 4 x 4 register blocks when the last two axes swap).
+ * More axes, or no kernels.wasm: a JavaScript loop over contiguous inner runs (or the
+ * native kernel up to rank 4).
  */
 import type { KernelConfig, KernelFunc, TensorInfo, TransposeAttrs } from '@tensorflow/tfjs-core';
-import { asWasm, callKernel, f32, i32, reshapeInfo, release } from './wasm-memory.js';
+import { heapKernels, heapKernelsAvailable } from './wasm/heap.js';
+import { asWasm, callKernel, f32, i32, offsetOf, reshapeInfo, release } from './wasm-memory.js';
 
 /** Drop size-1 axes and merge input axes that stay adjacent in `perm`. */
 export function simplifyTranspose(shape: readonly number[], perm: readonly number[]): { shape: number[]; perm: number[] } {
@@ -31,7 +34,7 @@ export function simplifyTranspose(shape: readonly number[], perm: readonly numbe
   return { shape: newShape, perm: newPerm };
 }
 
-/** out = transpose(x, perm) for any rank; contiguous inner runs are copied in one go. */
+/** out = transpose(x, perm) for any rank; long contiguous inner runs are copied in one go. */
 export function transposeInto(
   x: Float32Array | Int32Array,
   shape: readonly number[],
@@ -53,7 +56,8 @@ export function transposeInto(
   const idx = new Array<number>(r).fill(0);
   let src = 0;
   for (let o = 0; o < total; o += inner) {
-    if (innerStride === 1) out.set(x.subarray(src, src + inner), o);
+    if (innerStride === 1 && inner >= 64) out.set(x.subarray(src, src + inner), o);
+    else if (innerStride === 1) for (let j = 0; j < inner; j++) out[o + j] = x[src + j] as number; // short runs: no subarray per run
     else for (let j = 0, q = src; j < inner; j++, q += innerStride) out[o + j] = x[q] as number;
     // Odometer over the outer output axes.
     for (let ax = r - 2; ax >= 0; ax--) {
@@ -74,6 +78,18 @@ export function makeTranspose(original: KernelFunc): KernelFunc {
     if (x.dtype !== 'float32' && x.dtype !== 'int32') return original(args);
     const simple = simplifyTranspose(x.shape, perm);
     const outShape = perm.map((p) => x.shape[p] as number);
+    if (simple.shape.length <= 4 && heapKernelsAvailable()) {
+      const pad = 4 - simple.shape.length;
+      const s = [...Array<number>(pad).fill(1), ...simple.shape];
+      const p = [...Array.from({ length: pad }, (_, i) => i), ...simple.perm.map((q) => q + pad)];
+      const out = backend.makeOutput(outShape, x.dtype);
+      heapKernels(backend).transpose4(
+        offsetOf(backend, x), offsetOf(backend, out),
+        s[0] as number, s[1] as number, s[2] as number, s[3] as number,
+        p[0] as number, p[1] as number, p[2] as number, p[3] as number,
+      );
+      return out;
+    }
     if (simple.shape.length <= 4) {
       const xs = reshapeInfo(backend, x, simple.shape);
       const t = callKernel(original, backend, { x: xs }, { perm: simple.perm });

@@ -26,6 +26,10 @@ export interface HeapKernels {
   gelu(x: number, out: number, n: number): void;
   /** dx[i] = dy[i] * gelu'(x[i]), n floats; dx may be dy. */
   geluGrad(x: number, dy: number, dx: number, n: number): void;
+  /** out = x (s0, s1, s2, s3) transposed by (p0, p1, p2, p3); 4-byte elements. */
+  transpose4(x: number, out: number, s0: number, s1: number, s2: number, s3: number, p0: number, p1: number, p2: number, p3: number): void;
+  /** out[j] = sum over r of x[r, j] for a rows x cols matrix. */
+  sumColumns(x: number, out: number, rows: number, cols: number): void;
   /** y[r, :] = log softmax(x[r, :]) over `rows` rows of `cols` floats; y may be x. */
   logSoftmax(x: number, y: number, rows: number, cols: number): void;
   /** dx[r, :] = dy[r, :] - exp(y[r, :]) * sum(dy[r, :]); dx may be dy. */

@@ -8,3 +8,5 @@
 export { gelu, geluGrad } from './gelu';
 export { batchMatMul } from './matmul';
 export { logSoftmax, logSoftmaxGrad } from './softmax';
+export { sumColumns } from './reduce';
+export { transpose4 } from './transpose';
