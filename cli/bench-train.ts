@@ -2,7 +2,9 @@
  * `declip bench train`: time real DeCLIP training steps on random data, like
  * ../shared/bench/ref_declip_torch.py (forward with two image views, the MLM-masked caption
  * and the EDA caption, all four loss terms with the NN queue, backward, AdamW). Making the
- * batch is not timed; the result is the median step time over steps 2..N.
+ * batch is not timed; the result is the median step time over steps 2..N. Every thread count
+ * runs the same training setup (`resolveTrainConfig` + `createEngine`: the same seeds, model
+ * init, loss settings and AdamW), so `--threads 1` and `--threads N` give the same losses.
  *
  * @example
  * ```sh
@@ -15,16 +17,10 @@ import { BackendError } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
 import { expectInteger, expectOneOf } from '../core/validate.js';
 import type { DeclipBatch } from '../pipeline/types.js';
-import { BACKEND_NAMES, type BackendChoice, type BackendName, selectBackend } from '../trainer/backend/select.js';
+import { BACKEND_NAMES, type BackendChoice, selectBackend } from '../trainer/backend/select.js';
 import { resolveTrainConfig } from '../trainer/config.js';
-import { resolveThreads } from '../trainer/engine.js';
-import { ParallelEngine } from '../trainer/parallel/engine.js';
-import { batchToInputs, declipGradients, disposeInputs } from '../trainer/declip-step.js';
-import { lossPresets } from '../trainer/losses/config.js';
-import { NearestNeighbourQueue } from '../trainer/losses/nn-queue.js';
-import { createDeclipModel } from '../trainer/models/declip-model.js';
+import { createEngine, resolveThreads } from '../trainer/engine.js';
 import { modelPresets } from '../trainer/models/config.js';
-import { AdamW } from '../trainer/optim/adamw.js';
 
 /** `--threads`: `auto` or a whole number >= 1. */
 export function parseThreads(value: string | number | undefined): number | 'auto' | undefined {
@@ -113,6 +109,9 @@ export function randomBatch(rng: Rng, size: number, imageSize: number, contextLe
   };
 }
 
+/** Learning rate of every benchmark step. */
+const LR = 1e-3;
+
 function median(values: readonly number[]): number {
   const s = [...values].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)] ?? Number.NaN;
@@ -142,12 +141,19 @@ export async function runTrainBench(options: TrainBenchOptions = {}): Promise<Tr
   if (threadsOption !== 'auto') expectInteger('threads', threadsOption, 1, batch);
   const selected = await selectBackend({ backend: options.backend ?? 'auto', log });
   const threads = resolveThreads(threadsOption, batch);
-  if (threads > 1) return runParallelBench({ configName, batch, steps, seed, threads, backend: selected.name, log });
   const preset = modelPresets[configName];
-  const model = createDeclipModel(configName, { seed });
-  const loss = lossPresets.declip;
-  const queue = new NearestNeighbourQueue({ size: loss.queueSize, dim: model.embedDim, seed: seed + 1 });
-  const optimizer = new AdamW(model.trainable(), { weightDecay: 0.1 });
+  // One setup for every thread count: the training config's seeds, clipping and AdamW.
+  const config = resolveTrainConfig({
+    model: configName,
+    mode: 'declip',
+    batch,
+    steps,
+    seed,
+    // AdamW as the PyTorch reference: betas (0.9, 0.98), weight decay 0.1, no clipping.
+    optimizer: { lr: LR, weightDecay: 0.1, beta1: 0.9, beta2: 0.98, clipGradNorm: null },
+    compute: { threads },
+  });
+  const engine = await createEngine(config, { threads, log });
   const rng = new Rng(seed + 2);
   const stepMs: number[] = [];
   const cpu: number[] = [];
@@ -155,15 +161,12 @@ export async function runTrainBench(options: TrainBenchOptions = {}): Promise<Tr
   try {
     for (let s = 0; s < steps; s++) {
       const data = randomBatch(rng, batch, preset.vision.imageSize, preset.text.contextLength, preset.text.vocabSize);
-      const inputs = batchToInputs(data);
       const t0 = performance.now();
       const c0 = cpuMs();
-      const { grads, values } = declipGradients(model, inputs, queue, loss);
-      optimizer.step(Object.fromEntries(grads), 1e-3);
+      const values = await engine.microStep(data);
+      await engine.update(LR);
       const ms = performance.now() - t0;
       cpu.push(cpuMs() - c0);
-      for (const g of grads.values()) g.dispose();
-      disposeInputs(inputs);
       stepMs.push(ms);
       losses.push(values.total);
       log(`step ${s + 1} loss ${values.total.toFixed(4)} ms ${ms.toFixed(0)}`);
@@ -179,76 +182,16 @@ export async function runTrainBench(options: TrainBenchOptions = {}): Promise<Tr
     }
     throw err;
   } finally {
-    optimizer.dispose();
-    queue.dispose();
-    model.dispose();
-  }
-  return {
-    msPerStep: median(stepMs.slice(1)),
-    cpuMsPerStep: median(cpu.slice(1)),
-    backend: selected.name,
-    threads: 1,
-    config: configName,
-    batch,
-    steps,
-    stepMs,
-    losses,
-  };
-}
-
-/**
- * The same steps on N compute threads (trainer/parallel/): the model, AdamW (weight decay
- * 0.1, no clipping) and random batches as above, driven through a {@link ParallelEngine};
- * the worker start-up is not timed.
- */
-async function runParallelBench(o: {
-  configName: BenchConfig;
-  batch: number;
-  steps: number;
-  seed: number;
-  threads: number;
-  backend: BackendName;
-  log: (line: string) => void;
-}): Promise<TrainBenchResult> {
-  const preset = modelPresets[o.configName];
-  const config = resolveTrainConfig({
-    model: o.configName,
-    mode: 'declip',
-    batch: o.batch,
-    steps: o.steps,
-    seed: o.seed,
-    optimizer: { lr: 1e-3, weightDecay: 0.1 },
-    compute: { threads: o.threads },
-  });
-  const engine = await ParallelEngine.start({ config, threads: o.threads, backend: o.backend, log: o.log });
-  const rng = new Rng(o.seed + 2);
-  const stepMs: number[] = [];
-  const cpu: number[] = [];
-  const losses: number[] = [];
-  try {
-    for (let s = 0; s < o.steps; s++) {
-      const data = randomBatch(rng, o.batch, preset.vision.imageSize, preset.text.contextLength, preset.text.vocabSize);
-      const t0 = performance.now();
-      const c0 = cpuMs();
-      const values = await engine.microStep(data);
-      await engine.update(1e-3);
-      const ms = performance.now() - t0;
-      cpu.push(cpuMs() - c0);
-      stepMs.push(ms);
-      losses.push(values.total);
-      o.log(`step ${s + 1} loss ${values.total.toFixed(4)} ms ${ms.toFixed(0)}`);
-    }
-  } finally {
     await engine.close();
   }
   return {
     msPerStep: median(stepMs.slice(1)),
     cpuMsPerStep: median(cpu.slice(1)),
-    backend: o.backend,
-    threads: o.threads,
-    config: o.configName,
-    batch: o.batch,
-    steps: o.steps,
+    backend: selected.name,
+    threads: engine.threads,
+    config: configName,
+    batch,
+    steps,
     stepMs,
     losses,
   };
