@@ -254,6 +254,51 @@ t.test('Slice, SplitV and Unpack match the cpu backend (contiguous and strided p
   x.dispose();
 });
 
+t.test('GatherV2 matches the cpu backend (axes, batch dims, index shapes, dtypes) and rejects out-of-range indices as it does', async (tt) => {
+  const cases: [number[], number[], number, number][] = [
+    // x shape, indices shape, axis, batchDims
+    [[41, 8], [30], 0, 0],
+    [[41, 8], [5, 6], 0, 0],
+    [[7, 5, 3], [9], 1, 0],
+    [[7, 5, 3], [4], -1, 0],
+    [[6], [10], 0, 0],
+    [[6, 4], [0], 0, 0],
+    [[3, 6, 4], [3, 5], 1, 1],
+    [[2, 3, 4, 5], [2, 3, 2], 2, 2],
+    [[2, 3, 4], [2, 0], 1, 1],
+  ];
+  for (const [xShape, iShape, axis, batchDims] of cases) {
+    const ax = axis < 0 ? axis + xShape.length : axis;
+    const indices = ints(iShape, 0, xShape[ax] as number);
+    const label = `x ${xShape} indices ${iShape} axis ${axis} batchDims ${batchDims}`;
+    await same(tt, 'GatherV2', { x: randn(xShape), indices }, { axis, batchDims }, `float32 ${label}`, 0);
+    await same(tt, 'GatherV2', { x: ints(xShape, -99, 99), indices }, { axis, batchDims }, `int32 ${label}`, 0);
+  }
+  const messages: string[] = [];
+  for (const backend of ['wasm', 'cpu'] as const) {
+    await tf.setBackend(backend);
+    const x = tf.tensor([1, 2, 3, 4, 5, 6], [3, 2]);
+    for (const bad of [3, -1]) {
+      const ids = tf.tensor1d([0, bad], 'int32');
+      try {
+        tf.gather(x, ids).dispose();
+        messages.push(`${backend}: no error`);
+      } catch (err) {
+        messages.push(err instanceof Error ? err.message : String(err));
+      }
+      ids.dispose();
+    }
+    x.dispose();
+  }
+  tt.same(messages.slice(0, 2), messages.slice(2), `out-of-range indices: the cpu backend's error (${messages[0]})`);
+  tt.match(messages[0], /index value 3 is not in \[0, 2\]/, 'the error names the index');
+  await tf.setBackend('wasm');
+  const bools = tf.tensor([true, false, false, true], [4], 'bool');
+  const picked = tf.gather(bools, tf.tensor1d([3, 1, 3, 0], 'int32'));
+  tt.same(Array.from(picked.dataSync()), [1, 0, 1, 1], 'bool params');
+  tf.dispose([bools, picked]);
+});
+
 t.test('UnsortedSegmentSum matches the cpu backend, dropping out-of-range ids', async (tt) => {
   for (const [xShape, n] of [
     [[20, 6], 7],

@@ -7,6 +7,7 @@ import type { KernelConfig } from '@tensorflow/tfjs-core';
 import { getKernel, registerKernel, unregisterKernel } from '@tensorflow/tfjs-core';
 import { batchMatMulConfig } from './batch-matmul.js';
 import { conv2DBackpropFilterConfig, conv2DBackpropInputConfig } from './conv2d-grad.js';
+import { gatherV2Config } from './gather.js';
 import { geluConfig, geluGradConfig, registerGeluGradient } from './gelu.js';
 import { identityConfig } from './identity.js';
 import { logSoftmaxConfig, logSoftmaxGradConfig, registerLogSoftmaxGradient } from './log-softmax.js';
@@ -32,6 +33,7 @@ export const WASM_KERNELS = [
   'DeclipGeluGrad',
   'DeclipLogSoftmax',
   'DeclipLogSoftmaxGrad',
+  'GatherV2',
   'Identity',
   'OneHot',
   'Slice',
@@ -94,6 +96,7 @@ export function registerWasmKernels(): void {
     if (sum !== undefined && !isOurs('Sum')) install(sumConfig(sum));
   }
   for (const [name, make] of [
+    ['GatherV2', gatherV2Config],
     ['Slice', sliceConfig],
     ['SplitV', splitVConfig],
     ['Unpack', unpackConfig],

@@ -106,11 +106,13 @@ export function stopGradient<T extends tf.Tensor>(x: T): T {
 /**
  * Rows of `table` `[N, w]` at `indices` `[M]` -> `[M, w]` (an embedding lookup). tfjs
  * differentiates `gather` with `UnsortedSegmentSum`, which the cpu backend runs as one
- * masked pass per row of `table` (O(N M w): minutes for a 4k-token vocabulary) and the
- * wasm backend lacks; here the backward pass is a host scatter-add, O(M w) on every
- * backend. The indices are read to the host once (a small int32 download).
+ * masked pass per row of `table` (O(N M w): minutes for a 4k-token vocabulary); there the
+ * backward pass here is a host scatter-add, O(M w), and the indices are read to the host
+ * once (a small int32 download). Other backends use `tf.gather` and its own gradient (on
+ * wasm the toolkit's heap kernels: a row copy forward, a scatter-add backward).
  */
 export function gatherRows(table: tf.Tensor2D, indices: tf.Tensor1D): tf.Tensor2D {
+  if (tf.getBackend() !== 'cpu') return tf.gather(table, indices);
   const [n, w] = table.shape;
   const host = Int32Array.from(indices.dataSync());
   const f = tf.customGrad((...inputs: (tf.Tensor | tf.GradSaveFunc)[]) => {
