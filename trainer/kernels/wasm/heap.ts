@@ -28,6 +28,12 @@ export interface HeapKernels {
   geluGrad(x: number, dy: number, dx: number, n: number): void;
   /** out = x (s0, s1, s2, s3) transposed by (p0, p1, p2, p3); 4-byte elements. */
   transpose4(x: number, out: number, s0: number, s1: number, s2: number, s3: number, p0: number, p1: number, p2: number, p3: number): void;
+  /** One AdamW update of n floats: moments in place, the parameter into `out` (see assembly/adamw.ts). */
+  adamw(
+    p: number, g: number, m: number, v: number, out: number, n: number,
+    beta1: number, oneMinusBeta1: number, beta2: number, oneMinusBeta2: number,
+    eps: number, bc2: number, stepSize: number, decay: number,
+  ): void;
   /** out[j] = sum over r of x[r, j] for a rows x cols matrix. */
   sumColumns(x: number, out: number, rows: number, cols: number): void;
   /** y[r, :] = log softmax(x[r, :]) over `rows` rows of `cols` floats; y may be x. */

@@ -10,3 +10,4 @@ export { batchMatMul } from './matmul';
 export { logSoftmax, logSoftmaxGrad } from './softmax';
 export { sumColumns } from './reduce';
 export { transpose4 } from './transpose';
+export { adamw } from './adamw';
