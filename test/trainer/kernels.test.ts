@@ -122,6 +122,9 @@ t.test('BatchMatMul matches the cpu backend for every transpose and batch layout
     [[8, 17, 17], [8, 17, 32]],
     [[6, 24, 24], [6, 24, 32]],
     [[3, 5, 7], [3, 7, 21]],
+    // a few rows against a wide right operand (computed as a transposed product)
+    [[6, 5], [5, 40]],
+    [[1, 3, 7], [7, 29]],
     // a single matrix broadcast over the other operand's batch, on either side
     [[1, 5, 7], [3, 7, 21]],
     [[2, 3, 5, 7], [1, 7, 6]],
