@@ -12,6 +12,7 @@ import { geluConfig, geluGradConfig, registerGeluGradient } from './gelu.js';
 import { identityConfig } from './identity.js';
 import { logSoftmaxConfig, logSoftmaxGradConfig, registerLogSoftmaxGradient } from './log-softmax.js';
 import { heapKernelsAvailable } from './wasm/heap.js';
+import { layerNormConfig, layerNormGradConfig, registerLayerNormGradient } from './layer-norm.js';
 import { oneHotConfig } from './one-hot.js';
 import { sliceConfig, splitVConfig, unpackConfig } from './slice.js';
 import { sumConfig } from './sum.js';
@@ -21,6 +22,7 @@ import { unsortedSegmentSumConfig } from './unsorted-segment-sum.js';
 export { batchedProduct } from './batch-matmul.js';
 export { gelu, GELU, GELU_GRAD } from './gelu.js';
 export { logSoftmax, LOG_SOFTMAX, LOG_SOFTMAX_GRAD } from './log-softmax.js';
+export { layerNorm, LAYER_NORM, LAYER_NORM_GRAD } from './layer-norm.js';
 export { heapKernelsAvailable } from './wasm/heap.js';
 export { simplifyTranspose, transposeInto } from './transpose.js';
 
@@ -31,6 +33,8 @@ export const WASM_KERNELS = [
   'Conv2DBackpropInput',
   'DeclipGelu',
   'DeclipGeluGrad',
+  'DeclipLayerNorm',
+  'DeclipLayerNormGrad',
   'DeclipLogSoftmax',
   'DeclipLogSoftmaxGrad',
   'GatherV2',
@@ -94,6 +98,9 @@ export function registerWasmKernels(): void {
     registerLogSoftmaxGradient();
     const sum = getKernel('Sum', 'wasm');
     if (sum !== undefined && !isOurs('Sum')) install(sumConfig(sum));
+    if (!isOurs('DeclipLayerNorm')) install(layerNormConfig);
+    if (!isOurs('DeclipLayerNormGrad')) install(layerNormGradConfig);
+    registerLayerNormGradient();
   }
   for (const [name, make] of [
     ['GatherV2', gatherV2Config],

@@ -11,6 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { gelu } from '../kernels/gelu.js';
+import { layerNorm as layerNormOp } from '../kernels/layer-norm.js';
 import type { Activation } from './config.js';
 
 /** Exact GELU (PyTorch nn.GELU): a fused kernel on the wasm backend, the erf formula elsewhere. */
@@ -27,11 +28,9 @@ export function linear(p: ParamSource, name: string, x: tf.Tensor2D, bias = true
   return bias ? tf.add<tf.Tensor2D>(y, p.get(`${name}.bias`)) : y;
 }
 
-/** LayerNorm over the last axis (eps 1e-5, as PyTorch). */
+/** LayerNorm over the last axis (eps 1e-5, as PyTorch): a fused kernel on the wasm backend, the composed formula elsewhere. */
 export function layerNorm<T extends tf.Tensor>(p: ParamSource, name: string, x: T, eps = 1e-5): T {
-  const { mean, variance } = tf.moments(x, -1, true);
-  const normed = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps)));
-  return tf.add(tf.mul(normed, p.get(`${name}.weight`)), p.get(`${name}.bias`));
+  return layerNormOp(x, p.get(`${name}.weight`), p.get(`${name}.bias`), eps);
 }
 
 /** BatchNorm options (PyTorch defaults). */

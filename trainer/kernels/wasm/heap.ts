@@ -51,6 +51,16 @@ export interface HeapKernels {
     transA: number, transB: number,
     strideA: number, strideB: number,
   ): void;
+  /**
+   * LayerNorm of `rows` rows of `width` floats: y = (x - mean) * rstd * gain + bias, with
+   * mean and rstd = 1 / sqrt(var + eps) written per row (pointers may be 0 to skip); y may be x.
+   */
+  layerNorm(x: number, gain: number, bias: number, y: number, mean: number, rstd: number, rows: number, width: number, eps: number): void;
+  /** Its gradients for dy from the forward's mean and rstd: dx (may be dy), and dgain, dbias summed over rows. */
+  layerNormGrad(
+    x: number, gain: number, dy: number, mean: number, rstd: number,
+    dx: number, dgain: number, dbias: number, rows: number, width: number,
+  ): void;
 }
 
 let compiled: WasmModule | undefined;

@@ -11,3 +11,4 @@ export { logSoftmax, logSoftmaxGrad } from './softmax';
 export { sumColumns } from './reduce';
 export { transpose4 } from './transpose';
 export { adamw } from './adamw';
+export { layerNorm, layerNormGrad } from './layernorm';
