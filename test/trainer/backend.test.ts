@@ -71,7 +71,10 @@ async function firstLosses(backend: 'wasm' | 'cpu', config: ModelConfig, steps: 
   const model = createDeclipModel(config, { seed: 7 });
   const queue = new NearestNeighbourQueue({ size: microLoss.queueSize, dim: model.embedDim, seed: 8 });
   const optimizer = new AdamW(model.trainable());
-  const rng = new Rng(9);
+  // Batches from seed 11: with seed 9 a pre-ReLU value of the 8-wide SimSiam predictor sits
+  // 3e-6 from 0 at step 1 (view 1), so float rounding (LayerNorm fused on wasm, composed on
+  // cpu) flips that ReLU, the head's gradients move by ~70% and the curves part at step 2.
+  const rng = new Rng(11);
   const losses: number[] = [];
   const before = tf.memory().numTensors;
   let afterFirst = 0;
