@@ -10,9 +10,9 @@ import { conv2DBackpropFilterConfig, conv2DBackpropInputConfig } from './conv2d-
 import { gatherV2Config } from './gather.js';
 import { geluConfig, geluGradConfig, registerGeluGradient } from './gelu.js';
 import { identityConfig } from './identity.js';
+import { layerNormConfig, layerNormGradConfig, registerLayerNormGradient } from './layer-norm.js';
 import { logSoftmaxConfig, logSoftmaxGradConfig, registerLogSoftmaxGradient } from './log-softmax.js';
 import { heapKernelsAvailable } from './wasm/heap.js';
-import { layerNormConfig, layerNormGradConfig, registerLayerNormGradient } from './layer-norm.js';
 import { oneHotConfig } from './one-hot.js';
 import { sliceConfig, splitVConfig, unpackConfig } from './slice.js';
 import { sumConfig } from './sum.js';
