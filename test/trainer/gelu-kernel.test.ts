@@ -5,6 +5,7 @@ import { Rng } from '../../core/rng.js';
 import { selectBackend } from '../../trainer/backend/select.js';
 import { gelu, GELU, heapKernelsAvailable } from '../../trainer/kernels/index.js';
 import { hasDataSegments } from '../../trainer/kernels/wasm/heap.js';
+import { valueAndGradient } from './fused-op-helpers.js';
 
 await selectBackend({ backend: 'cpu', log: () => {} });
 await selectBackend({ backend: 'wasm', log: () => {} });
@@ -46,17 +47,6 @@ function exact(x: number): { y: number; dy: number } {
   return { y: 0.5 * x * (1 + erf), dy: 0.5 * (1 + erf) + x * pdf };
 }
 
-function run(backend: 'cpu' | 'wasm', x: Float32Array, shape: number[], w: Float32Array): { y: Float32Array; g: Float32Array } {
-  return tf.tidy(() => {
-    const xt = tf.tensor(x, shape);
-    const wt = tf.tensor(w, shape);
-    const y = gelu(xt);
-    // gradient of sum(gelu(x) * w): dy = w, so the kernel's backward sees a non-trivial dy
-    const g = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(gelu(v), wt)))(xt);
-    return { y: y.dataSync() as Float32Array, g: g.dataSync() as Float32Array };
-  });
-}
-
 t.test('the fused GELU kernel is registered on wasm and the module loads', async (tt) => {
   tt.ok(heapKernelsAvailable(), 'kernels.wasm loads');
   tt.ok(tf.getKernel(GELU, 'wasm'), 'DeclipGelu is a wasm kernel');
@@ -70,9 +60,9 @@ t.test('GELU and its gradient match float64 and the cpu backend, for sizes that 
     const x = inputs(n, scale);
     const w = inputs(n, 1);
     await tf.setBackend('wasm');
-    const wasm = run('wasm', x, [...shape], w);
+    const wasm = valueAndGradient(gelu, x, w, [...shape]);
     await tf.setBackend('cpu');
-    const cpu = run('cpu', x, [...shape], w);
+    const cpu = valueAndGradient(gelu, x, w, [...shape]);
     let errY = 0;
     let errG = 0;
     let errCpu = 0;

@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../../core/rng.js';
 import { selectBackend } from '../../trainer/backend/select.js';
 import { LOG_SOFTMAX, logSoftmax } from '../../trainer/kernels/index.js';
+import { valueAndGradient } from './fused-op-helpers.js';
 
 await selectBackend({ backend: 'cpu', log: () => {} });
 await selectBackend({ backend: 'wasm', log: () => {} });
@@ -36,16 +37,6 @@ function reference(x: Float32Array, w: Float32Array, cols: number): { y: Float64
   return { y, g };
 }
 
-function run(x: Float32Array, w: Float32Array, shape: number[]): { y: Float32Array; g: Float32Array } {
-  return tf.tidy(() => {
-    const xt = tf.tensor(x, shape);
-    const wt = tf.tensor(w, shape);
-    const y = logSoftmax(xt);
-    const g = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(logSoftmax(v), wt)))(xt);
-    return { y: y.dataSync() as Float32Array, g: g.dataSync() as Float32Array };
-  });
-}
-
 t.test('the fused log-softmax is a wasm kernel; cpu keeps tf.logSoftmax', async (tt) => {
   tt.ok(tf.getKernel(LOG_SOFTMAX, 'wasm'));
   tt.notOk(tf.getKernel(LOG_SOFTMAX, 'cpu'));
@@ -67,9 +58,9 @@ t.test('log-softmax and its gradient match float64 and the cpu backend', async (
     const x = randn(n, scale, offset);
     const w = randn(n, 1, 0);
     await tf.setBackend('wasm');
-    const wasm = run(x, w, shape);
+    const wasm = valueAndGradient(logSoftmax, x, w, shape);
     await tf.setBackend('cpu');
-    const cpu = run(x, w, shape);
+    const cpu = valueAndGradient(logSoftmax, x, w, shape);
     const ref = reference(x, w, cols);
     const err = (got: Float32Array, want: Float64Array): number => {
       let e = 0;

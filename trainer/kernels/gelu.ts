@@ -9,53 +9,19 @@
  * formula elsewhere (cpu, webgl, tfjs-node), with the same values within float tolerance.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { getGradient, getKernel, registerGradient, type GradConfig, type KernelConfig } from '@tensorflow/tfjs-core';
-import { heapKernels } from './wasm/heap.js';
-import { asWasm, floatInput, offsetOf, sizeOf } from './wasm-memory.js';
+import { fusedElementwise } from './fused-elementwise.js';
+import { sizeOf } from './wasm-memory.js';
 
-export const GELU = 'DeclipGelu';
-export const GELU_GRAD = 'DeclipGeluGrad';
+export const fusedGelu = fusedElementwise({
+  name: 'DeclipGelu',
+  save: 'input',
+  forward: (k, x, out, shape) => k.gelu(x, out, sizeOf(shape)),
+  backward: (k, x, dy, dx, shape) => k.geluGrad(x, dy, dx, sizeOf(shape)),
+  fallback: (x) => tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1)),
+});
 
-export const geluConfig: KernelConfig = {
-  kernelName: GELU,
-  backendName: 'wasm',
-  kernelFunc: ({ inputs, backend: b }) => {
-    const backend = asWasm(b);
-    const x = floatInput(GELU, 'x', inputs['x']);
-    const out = backend.makeOutput([...x.shape], 'float32');
-    heapKernels(backend).gelu(offsetOf(backend, x), offsetOf(backend, out), sizeOf(x.shape));
-    return out;
-  },
-};
-
-export const geluGradConfig: KernelConfig = {
-  kernelName: GELU_GRAD,
-  backendName: 'wasm',
-  kernelFunc: ({ inputs, backend: b }) => {
-    const backend = asWasm(b);
-    const x = floatInput(GELU_GRAD, 'x', inputs['x']);
-    const dy = floatInput(GELU_GRAD, 'dy', inputs['dy']);
-    if (sizeOf(dy.shape) !== sizeOf(x.shape)) throw new TypeError(`${GELU_GRAD}: dy has shape [${dy.shape}], x has [${x.shape}]`);
-    const dx = backend.makeOutput([...x.shape], 'float32');
-    heapKernels(backend).geluGrad(offsetOf(backend, x), offsetOf(backend, dy), offsetOf(backend, dx), sizeOf(x.shape));
-    return dx;
-  },
-};
-
-export const geluGradient: GradConfig = {
-  kernelName: GELU,
-  inputsToSave: ['x'],
-  gradFunc: (dy, saved) => {
-    const [x] = saved;
-    if (x === undefined || Array.isArray(dy)) throw new TypeError(`${GELU}: gradient called without its saved input`);
-    return { x: () => tf.engine().runKernel(GELU_GRAD, { x, dy }) as tf.Tensor };
-  },
-};
-
-/** Register the gradient of the fused kernel (idempotent; gradients are backend-independent). */
-export function registerGeluGradient(): void {
-  if (getGradient(GELU) === undefined) registerGradient(geluGradient);
-}
+export const GELU = fusedGelu.name;
+export const GELU_GRAD = fusedGelu.gradName;
 
 /**
  * Exact GELU `0.5 x (1 + erf(x / sqrt 2))` (PyTorch nn.GELU): the fused kernel on
@@ -67,8 +33,5 @@ export function registerGeluGradient(): void {
  * ```
  */
 export function gelu<T extends tf.Tensor>(x: T): T {
-  if (x.dtype === 'float32' && getKernel(GELU, tf.getBackend()) !== undefined) {
-    return tf.engine().runKernel(GELU, { x }) as T;
-  }
-  return tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1));
+  return fusedGelu.apply(x);
 }

@@ -8,10 +8,10 @@ import { getKernel, registerKernel, unregisterKernel } from '@tensorflow/tfjs-co
 import { batchMatMulConfig } from './batch-matmul.js';
 import { conv2DBackpropFilterConfig, conv2DBackpropInputConfig } from './conv2d-grad.js';
 import { gatherV2Config } from './gather.js';
-import { geluConfig, geluGradConfig, registerGeluGradient } from './gelu.js';
+import { fusedGelu } from './gelu.js';
 import { identityConfig } from './identity.js';
 import { layerNormConfig, layerNormGradConfig, registerLayerNormGradient } from './layer-norm.js';
-import { logSoftmaxConfig, logSoftmaxGradConfig, registerLogSoftmaxGradient } from './log-softmax.js';
+import { fusedLogSoftmax } from './log-softmax.js';
 import { heapKernelsAvailable } from './wasm/heap.js';
 import { oneHotConfig } from './one-hot.js';
 import { sliceConfig, splitVConfig, unpackConfig } from './slice.js';
@@ -90,12 +90,10 @@ export function registerWasmKernels(): void {
   if (!isOurs('UnsortedSegmentSum')) install(unsortedSegmentSumConfig);
   if (!isOurs('OneHot')) install(oneHotConfig);
   if (heapKernelsAvailable()) {
-    if (!isOurs('DeclipGelu')) install(geluConfig);
-    if (!isOurs('DeclipGeluGrad')) install(geluGradConfig);
-    registerGeluGradient();
-    if (!isOurs('DeclipLogSoftmax')) install(logSoftmaxConfig);
-    if (!isOurs('DeclipLogSoftmaxGrad')) install(logSoftmaxGradConfig);
-    registerLogSoftmaxGradient();
+    for (const op of [fusedGelu, fusedLogSoftmax]) {
+      for (const config of op.configs) if (!isOurs(config.kernelName)) install(config);
+      op.registerGradient();
+    }
     const sum = getKernel('Sum', 'wasm');
     if (sum !== undefined && !isOurs('Sum')) install(sumConfig(sum));
     if (!isOurs('DeclipLayerNorm')) install(layerNormConfig);

@@ -9,7 +9,7 @@
  */
 import type { KernelConfig, KernelFunc, SliceAttrs, SplitVAttrs, TensorInfo, UnpackAttrs } from '@tensorflow/tfjs-core';
 import { backend_util, slice_util, util } from '@tensorflow/tfjs-core';
-import { type WasmBackendLike, asWasm, offsetOf, sizeOf } from './wasm-memory.js';
+import { type WasmBackendLike, asWasm, odometerStep, offsetOf, sizeOf } from './wasm-memory.js';
 
 /** Bytes per element of the dtypes the heap stores as fixed-size numbers. */
 function elementBytes(dtype: string): number | undefined {
@@ -56,13 +56,7 @@ export function sliceHeap(backend: WasmBackendLike, x: TensorInfo, begin: readon
   for (let r = 0, dst = dst0; r < rows; r++, dst += runBytes) {
     const s = src0 + src * bytes;
     heap.copyWithin(dst, s, s + runBytes);
-    for (let ax = outer - 1; ax >= 0; ax--) {
-      idx[ax] = (idx[ax] as number) + 1;
-      src += strides[ax] as number;
-      if ((idx[ax] as number) < (size[ax] as number)) break;
-      src -= (strides[ax] as number) * (size[ax] as number);
-      idx[ax] = 0;
-    }
+    src = odometerStep(idx, src, strides, size, outer - 1);
   }
   return out;
 }

@@ -9,7 +9,7 @@
  */
 import type { KernelConfig, KernelFunc, TensorInfo, TransposeAttrs } from '@tensorflow/tfjs-core';
 import { heapKernels, heapKernelsAvailable } from './wasm/heap.js';
-import { asWasm, callKernel, f32, i32, offsetOf, reshapeInfo, release } from './wasm-memory.js';
+import { asWasm, callKernel, f32, i32, odometerStep, offsetOf, reshapeInfo, release } from './wasm-memory.js';
 
 /** Drop size-1 axes and merge input axes that stay adjacent in `perm`. */
 export function simplifyTranspose(shape: readonly number[], perm: readonly number[]): { shape: number[]; perm: number[] } {
@@ -59,14 +59,7 @@ export function transposeInto(
     if (innerStride === 1 && inner >= 64) out.set(x.subarray(src, src + inner), o);
     else if (innerStride === 1) for (let j = 0; j < inner; j++) out[o + j] = x[src + j] as number; // short runs: no subarray per run
     else for (let j = 0, q = src; j < inner; j++, q += innerStride) out[o + j] = x[q] as number;
-    // Odometer over the outer output axes.
-    for (let ax = r - 2; ax >= 0; ax--) {
-      idx[ax] = (idx[ax] as number) + 1;
-      src += srcStride[ax] as number;
-      if ((idx[ax] as number) < (outShape[ax] as number)) break;
-      src -= (srcStride[ax] as number) * (outShape[ax] as number);
-      idx[ax] = 0;
-    }
+    src = odometerStep(idx, src, srcStride, outShape, r - 2); // over the outer output axes
   }
 }
 

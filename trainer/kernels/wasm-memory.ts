@@ -137,3 +137,20 @@ export function unalias(backend: WasmBackendLike, ...ts: TensorInfo[]): void {
     backend.dataIdMap.delete(t.dataId);
   }
 }
+
+/**
+ * One step of an odometer over `dims[0..last]` (axis `last` fastest): advances the
+ * multi-index `idx` in place and returns the flat source offset `src` moved by the
+ * matching `strides` (used to walk strided copies run by run).
+ */
+export function odometerStep(idx: number[], src: number, strides: readonly number[], dims: readonly number[], last: number): number {
+  let at = src;
+  for (let ax = last; ax >= 0; ax--) {
+    idx[ax] = (idx[ax] as number) + 1;
+    at += strides[ax] as number;
+    if ((idx[ax] as number) < (dims[ax] as number)) return at;
+    at -= (strides[ax] as number) * (dims[ax] as number);
+    idx[ax] = 0;
+  }
+  return at;
+}
