@@ -87,6 +87,20 @@ export function fashionMnistCaption(label: number, rng: Rng): string {
   return rng.next() < 0.5 ? caption : caption.charAt(0).toUpperCase() + caption.slice(1) + '.';
 }
 
+/**
+ * Every caption wording of each class, without the random capitalisation: class-major,
+ * `[class][phrase x template]` (40 per class). A zero-shot classifier built from these
+ * uses only the class names and caption templates the converter knows, never a label.
+ *
+ * @example
+ * ```ts
+ * fashionMnistPrompts()[9][0]; // "a photo of an ankle boot"
+ * ```
+ */
+export function fashionMnistPrompts(): string[][] {
+  return CLASS_PHRASES.map((phrases) => phrases.flatMap((np) => TEMPLATES.map((template) => template(np))));
+}
+
 /** Options of {@link fashionMnistSource}. */
 export interface FashionMnistOptions {
   /** Folder with the IDX files. Default {@link FASHION_MNIST_DEFAULT_DIR}. */
