@@ -27,7 +27,7 @@ import { loadTrainConfig, resolveTrainConfig, TRAIN_PRESETS, type TrainConfigInp
 import { presetNames, type PresetName } from '../trainer/models/config.js';
 import { InvalidOptionError } from '../core/errors.js';
 import { expectOneOf } from '../core/validate.js';
-import { embedShards, encodeTexts, loadEvalModel } from '../trainer/eval/embed.js';
+import { embedShards, encodeTexts, type EvalModel, loadEvalModel, type ShardEmbeddings } from '../trainer/eval/embed.js';
 import { linearProbe } from '../trainer/eval/linear-probe.js';
 import { retrievalRecall } from '../trainer/eval/retrieval.js';
 import { buildPrompts, classEmbeddings, zeroShotAccuracy } from '../trainer/eval/zeroshot.js';
@@ -406,6 +406,26 @@ export async function attributeLabels(urls: readonly string[], keys: readonly st
 /** Fashion-MNIST: the linear probe is fitted on up to this many training pairs' image embeddings. */
 const PROBE_TRAIN_FASHION_MNIST = 5000;
 
+/**
+ * Zero-shot accuracy on the held-out images (a class's embedding is the mean over its
+ * prompts: `prompts` holds the same number per class, class after class) and a linear
+ * probe fitted on the training images, for one labelling.
+ */
+function scoreTask(
+  ev: EvalModel,
+  prompts: readonly string[],
+  numClasses: number,
+  held: ShardEmbeddings,
+  yHeld: Int32Array,
+  train: ShardEmbeddings,
+  yTrain: Int32Array,
+): { zeroShot: { top1: number; top5: number; n: number }; linearProbe: { top1: number; n: number } } {
+  const classEmb = classEmbeddings(encodeTexts(ev, prompts), numClasses, numClasses === 0 ? 0 : prompts.length / numClasses, held.d);
+  const zeroShot = zeroShotAccuracy(held.image, yHeld, classEmb, held.d);
+  const probe = linearProbe({ x: train.image, y: yTrain }, { x: held.image, y: yHeld }, held.d);
+  return { zeroShot, linearProbe: { top1: probe.top1, n: probe.n } };
+}
+
 /** Step 5: evaluate every run on the held-out shards (zero-shot, retrieval) and with a linear probe. */
 export const evalStep: DemoStep = {
   name: 'evaluate',
@@ -429,14 +449,11 @@ export const evalStep: DemoStep = {
         if (state.options.data === 'fashion-mnist') {
           // The labels are the samples' `cls`; the class embedding averages every caption wording of the class.
           const prompts = fashionMnistPrompts();
-          const perClass = prompts[0]?.length ?? 0;
-          const classEmb = classEmbeddings(encodeTexts(ev, prompts.flat()), prompts.length, perClass, heldEmb.d);
-          const zs = zeroShotAccuracy(heldEmb.image, heldEmb.labels, classEmb, heldEmb.d);
-          const probe = linearProbe({ x: trainEmb.image, y: trainEmb.labels }, { x: heldEmb.image, y: heldEmb.labels }, heldEmb.d);
-          run.tasks = { class: { zeroShot: zs, linearProbe: { top1: probe.top1, n: probe.n } } };
-          run.zeroShot = zs;
-          run.linearProbe = { top1: probe.top1, n: probe.n };
-          log(`${run.mode}, seed ${run.seed}: zero-shot ${pct(zs.top1)} / linear probe ${pct(probe.top1)}, retrieval i2t R@1 ${pct(run.retrieval.i2t.r1)}`);
+          const scores = scoreTask(ev, prompts.flat(), prompts.length, heldEmb, heldEmb.labels, trainEmb, trainEmb.labels);
+          run.tasks = { class: scores };
+          run.zeroShot = scores.zeroShot;
+          run.linearProbe = scores.linearProbe;
+          log(`${run.mode}, seed ${run.seed}: zero-shot ${pct(scores.zeroShot.top1)} / linear probe ${pct(scores.linearProbe.top1)}, retrieval i2t R@1 ${pct(run.retrieval.i2t.r1)}`);
           continue;
         }
         for (const task of DEMO_TASKS) {
@@ -445,10 +462,7 @@ export const evalStep: DemoStep = {
           const yTrain = trainKeys.get(task.name) ?? (await attributeLabels(train.shardUrls, trainEmb.keys, task));
           heldKeys.set(task.name, yHeld);
           trainKeys.set(task.name, yTrain);
-          const classEmb = classEmbeddings(encodeTexts(ev, buildPrompts(task.classes, task.templates)), task.classes.length, task.templates.length, heldEmb.d);
-          const zs = zeroShotAccuracy(heldEmb.image, yHeld, classEmb, heldEmb.d);
-          const probe = linearProbe({ x: trainEmb.image, y: yTrain }, { x: heldEmb.image, y: yHeld }, heldEmb.d);
-          tasks[task.name] = { zeroShot: zs, linearProbe: { top1: probe.top1, n: probe.n } };
+          tasks[task.name] = scoreTask(ev, buildPrompts(task.classes, task.templates), task.classes.length, heldEmb, yHeld, trainEmb, yTrain);
         }
         run.tasks = tasks;
         if (tasks.shape !== undefined) {
