@@ -29,10 +29,15 @@ interface WasmApi {
 
 const wasmApi = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
 
+/** Compile a module from its bytes (synchronously; throws what compiling threw). */
+export function compileWasm(bytes: Uint8Array): WasmModule {
+  if (wasmApi === undefined) throw new Error('no WebAssembly in this runtime');
+  return new wasmApi.Module(bytes);
+}
+
 /** Compile the module in the file at `url` (synchronously; throws what reading or compiling threw). */
 export function compileWasmFile(url: URL): WasmModule {
-  if (wasmApi === undefined) throw new Error('no WebAssembly in this runtime');
-  return new wasmApi.Module(readFileSync(url));
+  return compileWasm(readFileSync(url));
 }
 
 /** Instantiate a compiled module with `imports`; returns its exports. */

@@ -17,7 +17,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { BackendError } from '../../../core/errors.js';
-import { compileWasmFile, instantiateWasm, type WasmMemory, type WasmModule } from '../../../core/wasm.js';
+import { compileWasm, instantiateWasm, type WasmMemory, type WasmModule } from '../../../core/wasm.js';
 import type { WasmBackendLike } from '../wasm-memory.js';
 
 /** The module's exports; every pointer is a byte offset on the backend's heap. */
@@ -100,8 +100,9 @@ function compileModule(): WasmModule {
   if (compileError !== undefined) throw compileError;
   try {
     const url = new URL('./kernels.wasm', import.meta.url);
-    if (hasDataSegments(readFileSync(url))) throw new Error('kernels.wasm has data segments: they would overwrite the tfjs heap (rebuild with `npm run build:wasm`; keep tables and Math.* out of assembly/)');
-    compiled = compileWasmFile(url);
+    const bytes = readFileSync(url);
+    if (hasDataSegments(bytes)) throw new Error('kernels.wasm has data segments: they would overwrite the tfjs heap (rebuild with `npm run build:wasm`; keep tables and Math.* out of assembly/)');
+    compiled = compileWasm(bytes);
     return compiled;
   } catch (err) {
     compileError = new BackendError(
