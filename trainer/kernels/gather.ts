@@ -9,13 +9,7 @@
  */
 import type { GatherV2Attrs, KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import { backend_util, util } from '@tensorflow/tfjs-core';
-import { asWasm, f32, i32, offsetOf, sizeOf } from './wasm-memory.js';
-
-function elementBytes(dtype: string): number | undefined {
-  if (dtype === 'float32' || dtype === 'int32') return 4;
-  if (dtype === 'bool') return 1;
-  return undefined;
-}
+import { asWasm, elementBytes, f32, i32, offsetOf, sizeOf } from './wasm-memory.js';
 
 export function makeGatherV2(original: KernelFunc): KernelFunc {
   return (args) => {

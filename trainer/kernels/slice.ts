@@ -9,14 +9,7 @@
  */
 import type { KernelConfig, KernelFunc, SliceAttrs, SplitVAttrs, TensorInfo, UnpackAttrs } from '@tensorflow/tfjs-core';
 import { backend_util, slice_util, util } from '@tensorflow/tfjs-core';
-import { type WasmBackendLike, asWasm, odometerStep, offsetOf, sizeOf } from './wasm-memory.js';
-
-/** Bytes per element of the dtypes the heap stores as fixed-size numbers. */
-function elementBytes(dtype: string): number | undefined {
-  if (dtype === 'float32' || dtype === 'int32') return 4;
-  if (dtype === 'bool') return 1;
-  return undefined;
-}
+import { type WasmBackendLike, asWasm, elementBytes, odometerStep, offsetOf, sizeOf } from './wasm-memory.js';
 
 /**
  * Copy `x[begin : begin + size]` into a new tensor (begin/size already parsed: full rank,

@@ -51,6 +51,13 @@ function dataOf(backend: WasmBackendLike, t: TensorInfo): WasmTensorData {
   return d;
 }
 
+/** Bytes per element of the dtypes the heap stores as fixed-size numbers (undefined: strings, complex). */
+export function elementBytes(dtype: string): number | undefined {
+  if (dtype === 'float32' || dtype === 'int32') return 4;
+  if (dtype === 'bool') return 1;
+  return undefined;
+}
+
 /** A kernel's float32 input `name`, or a TypeError naming the kernel and the input. */
 export function floatInput(kernel: string, name: string, t: TensorInfo | undefined): TensorInfo {
   if (t === undefined || t.dtype !== 'float32') throw new TypeError(`${kernel}: input ${name} must be a float32 tensor`);
