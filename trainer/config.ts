@@ -69,6 +69,7 @@ const lossSchema = z.strictObject({
   textViews: z.union([z.literal(1), z.literal(2)]).optional(),
   maskedCaptionAsView: z.boolean().optional(),
   queueSize: positiveInt.optional(),
+  multiView: z.boolean().optional(),
 });
 
 const dataSchema = z.strictObject({

@@ -164,7 +164,10 @@ export function declipLosses(
     if (edaEmbedding !== null) texts.push(l2Normalize(edaEmbedding));
 
     const terms: Record<LossTerm, tf.Scalar | null> = { clip: null, nns: null, simsiam: null, mlm: null };
-    if (w.clip > 0) terms.clip = multiViewInfoNCE(images, texts, scale);
+    if (w.clip > 0) {
+      const mvs = config.multiView ?? true;
+      terms.clip = multiViewInfoNCE(mvs ? images : images.slice(0, 1), mvs ? texts : texts.slice(0, 1), scale);
+    }
 
     let enqueue: tf.Tensor2D | null = null;
     if (useNns && queue !== null) {

@@ -31,6 +31,12 @@ export interface LossConfig {
   readonly maskedCaptionAsView: boolean;
   /** NN queue length (official 65,536; the reference step 4,096). */
   readonly queueSize: number;
+  /**
+   * Multi-view supervision: the contrastive term over every (image view, text view) pair
+   * (the paper's MVS). false: over image view 1 and the caption only, even when the other
+   * views exist for SimSiam/MLM (the paper's "CLIP + SS" ablation row). Default true.
+   */
+  readonly multiView?: boolean;
 }
 
 export type LossPresetName = 'declip' | 'clip';
@@ -74,6 +80,7 @@ export function resolveLossConfig(input: LossPresetName | LossConfig | Record<st
     textViews: views('loss.textViews', c['textViews'] ?? 2),
     maskedCaptionAsView: expectBoolean('loss.maskedCaptionAsView', c['maskedCaptionAsView'] ?? true),
     queueSize: expectInteger('loss.queueSize', c['queueSize'] ?? 4096, 1),
+    ...(c['multiView'] === undefined ? {} : { multiView: expectBoolean('loss.multiView', c['multiView']) }),
   };
   if (config.weights.simsiam > 0 && config.imageViews !== 2) {
     throw new InvalidOptionError('loss.imageViews', 'Expected 2 for loss.imageViews when loss.weights.simsiam > 0 (SimSiam compares two image views) but received 1 of type number');
