@@ -8,6 +8,7 @@ import { packageVersion } from '../core/package-info.js';
 import { registerBenchCommands } from './bench.js';
 import { registerDemo } from './demo.js';
 import { registerEval } from './eval.js';
+import { registerExperiment } from './experiment.js';
 import { registerShardsCommands } from './shards.js';
 import { registerTrain } from './train.js';
 
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerTrain(program);
   registerEval(program);
   registerDemo(program);
+  registerExperiment(program);
   return program;
 }
 
