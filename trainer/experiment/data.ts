@@ -6,8 +6,8 @@
  *
  * - `fashion-mnist`: training pairs are the first N images of the train split; the
  *   validation split is the last {@link ExperimentDataOptions.validation} images of the
- *   train split (never among the training pairs); the test split is the test split's
- *   first `test` images (all 10,000 by default).
+ *   train split (never among the training pairs: N is capped below them); the test split
+ *   is the test split's first `test` images (all 10,000 by default).
  * - `synthetic`: training pairs are samples 0..N-1 of the data seed; validation and test
  *   are samples from {@link SYNTHETIC_VALIDATION_START} and {@link SYNTHETIC_TEST_START},
  *   disjoint from any training set.
@@ -24,8 +24,6 @@ import { type JsonValue, readShardIndex, type ShardIndex } from '../../datasets/
 export const EXPERIMENT_DATASETS = ['synthetic', 'fashion-mnist'] as const;
 export type ExperimentDataset = (typeof EXPERIMENT_DATASETS)[number];
 
-/** Fashion-MNIST's train split holds 60,000 images. */
-export const FASHION_MNIST_TRAIN_SIZE = 60_000;
 /** Synthetic samples from here on are the validation split. */
 export const SYNTHETIC_VALIDATION_START = 2_000_000;
 /** Synthetic samples from here on are the test split. */
@@ -84,20 +82,28 @@ export function setName(set: DataSet, sizes: number): string {
   return set.role === 'train' && sizes > 1 ? `train-${set.pairs ?? set.count}` : set.role;
 }
 
-/** The sets of a comparison: one train set per size, then validation and test. */
-export function experimentSets(o: ExperimentDataOptions): DataSet[] {
+/**
+ * The sets of a comparison: one train set per size, then validation and test. On
+ * Fashion-MNIST the train split's header is read for its size (the validation split is
+ * its tail).
+ */
+export async function experimentSets(o: ExperimentDataOptions): Promise<DataSet[]> {
   const dir = join(o.out, 'data');
+  let valStart = SYNTHETIC_VALIDATION_START;
   if (o.dataset === 'fashion-mnist') {
-    const valStart = FASHION_MNIST_TRAIN_SIZE - o.validation;
+    const trainSize = (await openFashionMnist(o, 'train')).total ?? 0;
+    valStart = trainSize - o.validation;
+    if (valStart < 1) throw new InvalidOptionError('--validation', `Expected fewer than ${trainSize} validation pairs (the train split's size) but received ${o.validation}`);
     for (const n of o.trainPairs) {
-      if (n > valStart) throw new InvalidOptionError('--train-pairs', `Expected at most ${valStart} training pairs (the last ${o.validation} train images are the validation split) but received ${n}`);
+      if (n > valStart) throw new InvalidOptionError('--train-pairs', `Expected at most ${valStart} training pairs (the last ${o.validation} of the ${trainSize} train images are the validation split) but received ${n}`);
     }
   }
-  const valStart = o.dataset === 'fashion-mnist' ? FASHION_MNIST_TRAIN_SIZE - o.validation : SYNTHETIC_VALIDATION_START;
+  // Fashion-MNIST: the whole test split when it holds fewer than `test` images.
+  const test = o.dataset === 'fashion-mnist' ? Math.min(o.test, (await openFashionMnist(o, 'test')).total ?? 0) : o.test;
   return [
     ...o.trainPairs.map((n): DataSet => ({ role: 'train', pairs: n, pattern: join(dir, `train-${n}-%06d.tar`), start: 0, count: n })),
     { role: 'validation', pattern: join(dir, 'validation-%06d.tar'), start: valStart, count: o.validation },
-    { role: 'test', pattern: join(dir, 'test-%06d.tar'), start: o.dataset === 'fashion-mnist' ? 0 : SYNTHETIC_TEST_START, count: o.test },
+    { role: 'test', pattern: join(dir, 'test-%06d.tar'), start: o.dataset === 'fashion-mnist' ? 0 : SYNTHETIC_TEST_START, count: test },
   ];
 }
 
@@ -143,13 +149,18 @@ function skipSamples(source: SampleSource, skip: number): SampleSource {
   };
 }
 
-async function setSource(set: DataSet, o: ExperimentDataOptions): Promise<SampleSource> {
-  if (o.dataset === 'synthetic') return syntheticSource({ count: set.count, start: set.start, seed: o.dataSeed, imageSize: o.imageSize });
-  const source = await fashionMnistSource({ input: o.input, split: fashionMnistSplit(set), seed: o.dataSeed, limit: set.start + set.count }).catch((err: unknown) => {
+/** A Fashion-MNIST split (its first `limit` images), with a hint on how to get the files when they are missing. */
+async function openFashionMnist(o: ExperimentDataOptions, split: 'train' | 'test', limit?: number): Promise<SampleSource> {
+  return fashionMnistSource({ input: o.input, split, seed: o.dataSeed, ...(limit === undefined ? {} : { limit }) }).catch((err: unknown) => {
     if (!(err instanceof SourceDataError) || err.reason !== 'missing-input') throw err;
     const detail = err.message.replace(/ \(file [^)]*\)$/, '');
     throw new SourceDataError('missing-input', `${detail}: install Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist, files in ${FASHION_MNIST_DEFAULT_DIR}) or pass --input DIR with the four IDX files from https://github.com/zalandoresearch/fashion-mnist`, err.file, { cause: err });
   });
+}
+
+async function setSource(set: DataSet, o: ExperimentDataOptions): Promise<SampleSource> {
+  if (o.dataset === 'synthetic') return syntheticSource({ count: set.count, start: set.start, seed: o.dataSeed, imageSize: o.imageSize });
+  const source = await openFashionMnist(o, fashionMnistSplit(set), set.start + set.count);
   return set.start === 0 ? source : skipSamples(source, set.start);
 }
 

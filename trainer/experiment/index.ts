@@ -218,7 +218,7 @@ export async function runExperiment(options: ExperimentOptions, io: ExperimentIo
   const o = resolveExperimentOptions(options);
   const startedAt = performance.now();
   const log = (line: string): void => void io.stderr.write(`${o.title}: ${line}\n`);
-  const sets = experimentSets(o);
+  const sets = await experimentSets(o);
   await createSets(sets, o, log);
   if (o.readBack) {
     await readBackSets(sets);
@@ -228,7 +228,8 @@ export async function runExperiment(options: ExperimentOptions, io: ExperimentIo
   if (o.steps === 0 || o.rows.length === 0) return { code, runs: [], summary: undefined };
 
   const validation = await setUrls(sets.find((s) => s.role === 'validation') ?? fail('validation'));
-  const test = await setUrls(sets.find((s) => s.role === 'test') ?? fail('test'));
+  const testSet = sets.find((s) => s.role === 'test');
+  const test = await setUrls(testSet ?? fail('test'));
   await selectBackend({ log });
   const labels = new LabelCache();
   const runs: ExperimentRun[] = [];
@@ -282,7 +283,7 @@ export async function runExperiment(options: ExperimentOptions, io: ExperimentIo
     out: o.out,
     dataLine:
       o.dataset === 'fashion-mnist'
-        ? `Fashion-MNIST (${o.input}, caption seed ${o.dataSeed}): the first ${o.trainPairs.join(', ')} images of the train split as training pairs, its last ${o.validation} images as the validation split, the first ${Math.min(o.test, 10_000)} test images as the test split (10 classes, 28 px greyscale).`
+        ? `Fashion-MNIST (${o.input}, caption seed ${o.dataSeed}): the first ${o.trainPairs.join(', ')} images of the train split as training pairs, its last ${o.validation} images as the validation split, the first ${testSet?.count ?? o.test} test images as the test split (10 classes, 28 px greyscale).`
         : `Built-in synthetic shapes (data seed ${o.dataSeed}, ${o.imageSize} px): ${o.trainPairs.join(', ')} training pairs, ${o.validation} validation and ${o.test} test pairs; zero-shot tasks: ${tasks.map((t) => t.name).join(', ')} (${tasks[0]?.name ?? ''} first: what the model learns in a short run).`,
     setupLine: `Every row: model ${trainConfig.modelName} (${trainConfig.model.vision.imageSize} px input), ${o.steps} steps (clip-2x: ${2 * o.steps}) of ${o.batch} pairs, peak lr ${trainConfig.optimizer.lr}, ${trainConfig.optimizer.warmupSteps} warm-up steps, ${o.trainConfig.data?.augment ?? 'mocov2'} augmentation, NN queue ${trainConfig.loss.queueSize}; only the losses differ.`,
     tasks,
