@@ -60,8 +60,10 @@ export interface RunScores extends TaskScores {
   readonly i2tR5: number;
   readonly t2iR1: number;
   readonly t2iR5: number;
-  /** Test pairs scored. */
+  /** Test pairs scored (zero-shot, probe). */
   readonly n: number;
+  /** Test pairs retrieval ranked among. */
+  readonly retrievalN: number;
   readonly tasks: Readonly<Record<string, TaskScores>>;
 }
 
@@ -71,6 +73,8 @@ export interface EvalData {
   readonly validation: readonly string[];
   readonly test: readonly string[];
   readonly probeTrain: number;
+  /** Retrieval is scored over the first this many test pairs (a 10,000 x 10,000 similarity matrix per direction costs minutes of CPU per run). */
+  readonly retrievalPairs: number;
 }
 
 /** The class id of every key for one attribute, read from the samples' `json` member (-1: unknown). */
@@ -134,7 +138,8 @@ export async function evaluateRun(runDir: string, dataset: ExperimentDataset, da
       validation: await embedShards(ev, { shards: data.validation }),
       train: await embedShards(ev, { shards: data.train, limit: data.probeTrain }),
     };
-    const retrieval = retrievalRecall(emb.test.image, emb.test.text, emb.test.d);
+    const r = Math.min(emb.test.n, data.retrievalPairs) * emb.test.d;
+    const retrieval = retrievalRecall(emb.test.image.subarray(0, r), emb.test.text.subarray(0, r), emb.test.d);
     const tasks: Record<string, TaskScores> = {};
     for (const task of evalTasks(dataset)) {
       const y = {
@@ -146,7 +151,7 @@ export async function evaluateRun(runDir: string, dataset: ExperimentDataset, da
     }
     const head = Object.values(tasks)[0];
     if (head === undefined) throw new RangeError(`no evaluation task for ${dataset}`);
-    return { ...head, i2tR1: retrieval.i2t.r1, i2tR5: retrieval.i2t.r5, t2iR1: retrieval.t2i.r1, t2iR5: retrieval.t2i.r5, n: emb.test.n, tasks };
+    return { ...head, i2tR1: retrieval.i2t.r1, i2tR5: retrieval.i2t.r5, t2iR1: retrieval.t2i.r1, t2iR5: retrieval.t2i.r5, n: emb.test.n, retrievalN: retrieval.n, tasks };
   } finally {
     ev.dispose();
   }

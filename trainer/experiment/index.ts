@@ -78,6 +78,8 @@ export interface ExperimentOptions {
   readonly force?: boolean;
   /** Training pairs the linear probe is fitted on (at most). */
   readonly probeTrain?: number;
+  /** Test pairs retrieval is scored over (the first ones). */
+  readonly retrievalPairs?: number;
   /** Wall-clock budget of all training in minutes: a run still going at its share stops (checkpointed) and is evaluated. Default: none. */
   readonly budgetMinutes?: number;
   /** Training config the rows start from. Default {@link EXPERIMENT_TRAIN_CONFIG}. */
@@ -105,6 +107,7 @@ export const experimentDefaults: Omit<ResolvedExperimentOptions, 'trainConfig' |
   imageSize: 64,
   force: false,
   probeTrain: 5000,
+  retrievalPairs: 1000,
   title: 'declip experiment',
   readBack: false,
 });
@@ -126,6 +129,7 @@ export interface ResolvedExperimentOptions {
   readonly imageSize: number;
   readonly force: boolean;
   readonly probeTrain: number;
+  readonly retrievalPairs: number;
   readonly title: string;
   readonly readBack: boolean;
   readonly trainConfig: TrainConfigInput;
@@ -159,6 +163,7 @@ export function resolveExperimentOptions(options: ExperimentOptions = {}): Resol
     imageSize: expectInteger('imageSize', options.imageSize ?? d.imageSize, 16),
     force: options.force ?? d.force,
     probeTrain: expectInteger('probeTrain', options.probeTrain ?? d.probeTrain, 1),
+    retrievalPairs: expectInteger('retrievalPairs', options.retrievalPairs ?? d.retrievalPairs, 1),
     title: options.title ?? d.title,
     readBack: options.readBack ?? d.readBack,
     trainConfig: options.trainConfig ?? EXPERIMENT_TRAIN_CONFIG,
@@ -241,7 +246,7 @@ export async function runExperiment(options: ExperimentOptions, io: ExperimentIo
     const input = rowConfig(row, o.trainConfig, o.steps);
     const config = resolveTrainConfig({ ...input, batch: o.batch, seed, checkpointEvery: 0, data: { ...(input.data ?? {}), shards: [...train] } });
     const dir = runDir(o.out, row, seed, n);
-    const key = JSON.stringify({ row, seed, n, config, test: o.test, validation: o.validation, dataSeed: o.dataSeed, probeTrain: o.probeTrain });
+    const key = JSON.stringify({ row, seed, n, config, test: o.test, validation: o.validation, dataSeed: o.dataSeed, probeTrain: o.probeTrain, retrievalPairs: o.retrievalPairs });
     const saved = o.force ? undefined : await savedScores(dir, key);
     if (saved !== undefined) {
       runs.push({ row, seed, trainPairs: n, dir, steps: saved.steps, plannedSteps: saved.plannedSteps, stopped: saved.stopped, seconds: saved.seconds, scores: saved.scores, reused: true });
@@ -263,7 +268,7 @@ export async function runExperiment(options: ExperimentOptions, io: ExperimentIo
       ...(stderr.isTTY === true ? { progressStream: stderr } : {}),
     });
     const seconds = (performance.now() - started) / 1000;
-    const scores = await evaluateRun(dir, o.dataset, { train, validation, test, probeTrain: o.probeTrain }, labels);
+    const scores = await evaluateRun(dir, o.dataset, { train, validation, test, probeTrain: o.probeTrain, retrievalPairs: o.retrievalPairs }, labels);
     const run: ExperimentRun = { row, seed, trainPairs: n, dir, steps: result.step, plannedSteps: config.steps, stopped: result.stopped, seconds, scores, reused: false };
     runs.push(run);
     await mkdir(dir, { recursive: true });
@@ -290,6 +295,7 @@ export async function runExperiment(options: ExperimentOptions, io: ExperimentIo
     rows: o.rows,
     seeds: o.seeds,
     testPairs: runs[0]?.scores.n ?? o.test,
+    retrievalPairs: runs[0]?.scores.retrievalN ?? o.retrievalPairs,
     options: { ...o, trainConfig: o.trainConfig },
   });
   io.stdout.write(lines.join('\n') + '\n');

@@ -25,6 +25,8 @@ export interface ReportContext {
   readonly rows: readonly ExperimentRow[];
   readonly seeds: readonly number[];
   readonly testPairs: number;
+  /** Test pairs retrieval ranks among. */
+  readonly retrievalPairs: number;
   /** The options, echoed into results.json. */
   readonly options: Readonly<Record<string, unknown>>;
 }
@@ -118,7 +120,7 @@ export async function writeReport(runs: readonly ExperimentRun[], sizes: readonl
     await plot('data-size-curve.svg', lineChart({ title: `${head} zero-shot top-1 (%, mean over seeds) against training pairs`, series: curve, xLabel: 'log2(training pairs)' }));
   }
   const classes = ctx.tasks[0]?.classes.length ?? 1;
-  const chance = `Chance: ${head} zero-shot and probe ${pct(1 / classes)} (${classes} classes), retrieval R@1 ${pct(1 / Math.max(1, ctx.testPairs))} (${ctx.testPairs} test pairs).`;
+  const chance = `Chance: ${head} zero-shot and probe ${pct(1 / classes)} (${classes} classes), retrieval R@1 ${pct(1 / Math.max(1, ctx.retrievalPairs))} (ranked among the first ${ctx.retrievalPairs} of the ${ctx.testPairs} test pairs; zero-shot and probe use all ${ctx.testPairs}).`;
   const eff = dataEfficiency(sizes);
   const comparison = sizes.flatMap((s) => [...comparisonTable(s, ctx), '', ...pairedTable(s), '']);
   const md = [

@@ -50,7 +50,7 @@ t.test('rowConfig: each ablation row switches only the loss (and clip-2x the ste
 
 function scores(zs: number, probe: number): RunScores {
   const task = { zeroShotTop1: zs, zeroShotTop5: 1, linearProbe: probe, probeL2: 0.01, valZeroShotTop1: zs, valLinearProbe: probe };
-  return { ...task, i2tR1: 0.1, i2tR5: 0.2, t2iR1: 0.1, t2iR5: 0.2, n: 10, tasks: { class: task } };
+  return { ...task, i2tR1: 0.1, i2tR5: 0.2, t2iR1: 0.1, t2iR5: 0.2, n: 10, retrievalN: 10, tasks: { class: task } };
 }
 const run = (row: ExperimentRun['row'], seed: number, trainPairs: number, zs: number, probe = 0.5): ExperimentRun => ({
   row, seed, trainPairs, dir: '', steps: 1, plannedSteps: 1, stopped: 'completed', seconds: 1, scores: scores(zs, probe), reused: false,
