@@ -58,6 +58,7 @@ export async function experimentOptions(opts: Opts): Promise<ExperimentOptions> 
     test: num('--test', 'test', 1),
     out: str('out'),
     force: opts['force'] === true ? true : undefined,
+    scoredOnly: opts['scoredOnly'] === true ? true : undefined,
     trainConfig: config === undefined ? undefined : await readTrainConfigInput(config),
   });
 }
@@ -80,6 +81,7 @@ export function registerExperiment(parent: Command): void {
     .option('--config <file|preset>', 'training config the rows start from (steps, batch, seed and mode come from the experiment)')
     .option('--out <dir>', `output folder (default ${d.out})`)
     .option('--force', 'rebuild the shards and retrain runs that already have scores')
+    .option('--scored-only', 'train nothing: report the runs already scored in --out (e.g. while an experiment is still running)')
     .option('--json', 'print the summary as JSON on the last stdout line')
     .action(async (opts: Opts) => {
       const json = opts['json'] === true;

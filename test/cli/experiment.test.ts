@@ -103,6 +103,13 @@ t.test('declip experiment on Fashion-MNIST IDX files: --json summary, data-size 
   t.equal(b.code, 0, b.stderr);
   t.equal((b.stderr.match(/: reused .*scores\.json/g) ?? []).length, 8);
   t.same(JSON.parse(b.stdout.trim()), summary);
+
+  // --scored-only trains nothing: a third seed is left out, the two scored ones are reported.
+  const c = await cli([...args.filter((x) => x !== '2' && x !== '--seeds'), '--seeds', '3', '--scored-only']);
+  t.equal(c.code, 0, c.stderr);
+  t.match(c.stderr, /clip, seed 2, 16 pairs: not scored yet \(--scored-only: left out\)/);
+  t.notMatch(c.stderr, /training /);
+  t.same((JSON.parse(c.stdout.trim()) as Summary).rows['declip']?.perSeed.map((p) => p.seed), [0, 1]);
 });
 
 t.test('declip experiment: bad input gets a clear error', async (t) => {

@@ -88,6 +88,8 @@ export interface ExperimentOptions {
   readonly title?: string;
   /** Read every shard back and print the data statistics (the demo). */
   readonly readBack?: boolean;
+  /** Train nothing: report the runs already scored in `out` (an unfinished experiment's state). */
+  readonly scoredOnly?: boolean;
 }
 
 /** The defaults of {@link ExperimentOptions}: the documented Fashion-MNIST experiment (docs/results.md). */
@@ -110,6 +112,7 @@ export const experimentDefaults: Omit<ResolvedExperimentOptions, 'trainConfig' |
   retrievalPairs: 1000,
   title: 'declip experiment',
   readBack: false,
+  scoredOnly: false,
 });
 
 /** Resolved {@link ExperimentOptions}. */
@@ -132,6 +135,7 @@ export interface ResolvedExperimentOptions {
   readonly retrievalPairs: number;
   readonly title: string;
   readonly readBack: boolean;
+  readonly scoredOnly: boolean;
   readonly trainConfig: TrainConfigInput;
   readonly budgetMinutes: number | undefined;
 }
@@ -166,6 +170,7 @@ export function resolveExperimentOptions(options: ExperimentOptions = {}): Resol
     retrievalPairs: expectInteger('retrievalPairs', options.retrievalPairs ?? d.retrievalPairs, 1),
     title: options.title ?? d.title,
     readBack: options.readBack ?? d.readBack,
+    scoredOnly: options.scoredOnly ?? d.scoredOnly,
     trainConfig: options.trainConfig ?? EXPERIMENT_TRAIN_CONFIG,
     budgetMinutes: options.budgetMinutes,
   };
@@ -251,6 +256,10 @@ export async function runExperiment(options: ExperimentOptions, io: ExperimentIo
     if (saved !== undefined) {
       runs.push({ row, seed, trainPairs: n, dir, steps: saved.steps, plannedSteps: saved.plannedSteps, stopped: saved.stopped, seconds: saved.seconds, scores: saved.scores, reused: true });
       log(`${row}, seed ${seed}, ${n} pairs: reused ${join(dir, 'scores.json')}`);
+      continue;
+    }
+    if (o.scoredOnly) {
+      log(`${row}, seed ${seed}, ${n} pairs: not scored yet (--scored-only: left out)`);
       continue;
     }
     await rm(dir, { recursive: true, force: true });
