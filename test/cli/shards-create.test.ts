@@ -150,23 +150,26 @@ t.test('option parsers', async (t) => {
   t.throws(() => parseIntegerOption('--count', '4.2'), { name: 'InvalidOptionError', field: '--count' });
 });
 
-t.test('declip demo creates train and held-out shards and prints their statistics', async (t) => {
+t.test('declip demo creates train, validation and test shards and prints their statistics', async (t) => {
   const dir = t.testdir();
   const out = join(dir, 'demo');
-  const r = await run(['demo', '--out', out, '--train', '40', '--heldout', '12', '--max-count', '16', '--seed', '2']);
+  const r = await run(['demo', '--out', out, '--train', '40', '--heldout', '12', '--validation', '8', '--max-count', '16', '--seed', '2']);
   t.equal(r.code, 0, r.stderr);
-  t.match(r.stdout, /train: .*train-%06d\.tar\n {2}index: {6}40 samples in 3 shards/);
-  t.match(r.stdout, /heldout: .*heldout-%06d\.tar\n {2}index: {6}12 samples in 1 shard,/);
+  t.match(r.stdout, /train: .*train-40-%06d\.tar\n {2}index: {6}40 samples in 3 shards/);
+  t.match(r.stdout, /validation: .*validation-%06d\.tar\n {2}index: {6}8 samples in 1 shard,/);
+  t.match(r.stdout, /test: .*test-%06d\.tar\n {2}index: {6}12 samples in 1 shard,/);
   t.match(r.stdout, /extensions: cls 40, json 40, png 40, txt 40/);
   t.match(r.stdout, /read back: {2}40 samples \(matches the index\), .* 0 errors/);
   t.match(r.stdout, /classes: {4}circle \d+, square \d+, triangle \d+/);
-  const train = await readShardIndex(join(out, 'train-%06d.tar'));
-  const heldout = await readShardIndex(join(out, 'heldout-%06d.tar'));
-  t.equal(train?.index.meta['split'], 'train');
-  t.equal(heldout?.index.meta['start'], 40, 'the held-out set continues after the train set');
+  const train = await readShardIndex(join(out, 'data', 'train-40-%06d.tar'));
+  const test = await readShardIndex(join(out, 'data', 'test-%06d.tar'));
+  const validation = await readShardIndex(join(out, 'data', 'validation-%06d.tar'));
+  t.same([train?.index.meta['experimentSet'], train?.index.meta['start']], ['train', 0]);
+  t.same([test?.index.meta['experimentSet'], test?.index.meta['start']], ['test', 1_000_000], 'the test samples never overlap a training set');
+  t.same([validation?.index.meta['experimentSet'], validation?.index.meta['start']], ['validation', 2_000_000]);
   const stdout = capture(false);
   const stderr = capture(false);
-  t.equal(await runDemo({ out, train: 40, heldout: 12, maxCount: 16, seed: 2 }, { stdout, stderr }), 0);
-  t.match(stdout.text(), /train-%06d\.tar \(reused\)/, 'matching shards are reused');
+  t.equal(await runDemo({ out, train: 40, heldout: 12, validation: 8, maxCount: 16, seed: 2 }, { stdout, stderr }), 0);
+  t.match(stdout.text(), /train-40-%06d\.tar \(reused\)/, 'matching shards are reused');
   t.equal(stderr.text(), '', 'nothing was rewritten');
 });
