@@ -57,7 +57,7 @@ export interface DemoOptions {
 }
 
 /** The defaults of {@link DemoOptions}. */
-export const demoDefaults = Object.freeze({ out: join('out', 'demo'), train: 2000, heldout: 500, validation: 500, seed: 0, maxCount: 500, imageSize: 64, steps: 0, batch: 32, budgetMinutes: 11 });
+export const demoDefaults = Object.freeze({ out: join('out', 'demo'), train: 2000, heldout: 500, validation: 500, seed: 0, maxCount: 500, imageSize: 64, steps: 0, batch: 32, budgetMinutes: 11, probeTrain: 1000 });
 
 /** The demo as experiment options. */
 export function demoExperimentOptions(options: DemoOptions = {}): ExperimentOptions {
@@ -72,6 +72,7 @@ export function demoExperimentOptions(options: DemoOptions = {}): ExperimentOpti
     trainPairs: [options.train ?? demoDefaults.train],
     test: options.heldout ?? demoDefaults.heldout,
     validation: options.validation ?? demoDefaults.validation,
+    probeTrain: demoDefaults.probeTrain,
     dataSeed: seed,
     seeds,
     maxCount: options.maxCount ?? demoDefaults.maxCount,

@@ -76,7 +76,7 @@ t.test('several training seeds and an ablation row', async (t) => {
 
 t.test('demo options: npm start defaults and validation', async (t) => {
   const o = demoExperimentOptions({ steps: 80 });
-  t.same([o.dataset, o.trainPairs, o.test, o.validation, o.seeds, o.rows, o.budgetMinutes, o.readBack], ['synthetic', [2000], 500, 500, [0], ['clip', 'declip'], 11, true]);
+  t.same([o.dataset, o.trainPairs, o.test, o.validation, o.probeTrain, o.seeds, o.rows, o.budgetMinutes, o.readBack], ['synthetic', [2000], 500, 500, 1000, [0], ['clip', 'declip'], 11, true]);
   t.equal(demoExperimentOptions({ seeds: [0, 1, 2] }).budgetMinutes, 33);
   // @ts-expect-error: not a data set of the demo
   t.throws(() => demoExperimentOptions({ data: 'cifar' }), { name: 'InvalidOptionError', field: 'data' });
