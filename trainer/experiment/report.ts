@@ -11,7 +11,7 @@ import { lineChart } from '../log/plot.js';
 import { type EvalTask } from './evaluate.js';
 import { ROW_LABELS, type ExperimentRow } from './rows.js';
 import type { PairedTTest } from './stats.js';
-import { dataEfficiency, type ExperimentRun, type SizeSummary, SUMMARY_METRICS, type SummaryMetric } from './summary.js';
+import { dataEfficiency, type ExperimentRun, type SizeSummary, type SummaryMetric } from './summary.js';
 
 /** What the report says about the setting. */
 export interface ReportContext {
@@ -168,6 +168,3 @@ export async function writeReport(runs: readonly ExperimentRun[], sizes: readonl
   await writeFile(join(ctx.out, 'results.json'), JSON.stringify(results, null, 1) + '\n');
   return [...comparison, chance, '', `report: ${join(ctx.out, 'report.md')}`];
 }
-
-/** The metrics a summary row holds (re-exported for the CLI's help). */
-export { SUMMARY_METRICS };
