@@ -78,10 +78,10 @@ function testCell(t: PairedTTest): string {
 }
 
 /** Paired differences (row - baseline, by seed) with the paired two-sided t-test. */
-export function pairedTable(size: SizeSummary): string[] {
+export function pairedTable(size: SizeSummary, task = 'class'): string[] {
   if (size.paired.length === 0) return [];
   const lines = [
-    `| ${size.trainPairs} pairs: difference, points | zero-shot (mean ± sd) | ahead | t | p | linear probe (mean ± sd) | ahead | t | p |`,
+    `| ${size.trainPairs} pairs: difference, points | ${task} zero-shot (mean ± sd) | ahead | t | p | ${task} linear probe (mean ± sd) | ahead | t | p |`,
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const p of size.paired) lines.push(`| ${ROW_LABELS[p.row]} - ${ROW_LABELS[p.baseline]} | ${testCell(p.zeroShotTop1)} | ${testCell(p.linearProbe)} |`);
@@ -122,7 +122,7 @@ export async function writeReport(runs: readonly ExperimentRun[], sizes: readonl
   const classes = ctx.tasks[0]?.classes.length ?? 1;
   const chance = `Chance: ${head} zero-shot and probe ${pct(1 / classes)} (${classes} classes), retrieval R@1 ${pct(1 / Math.max(1, ctx.retrievalPairs))} (ranked among the first ${ctx.retrievalPairs} of the ${ctx.testPairs} test pairs; zero-shot and probe use all ${ctx.testPairs}).`;
   const eff = dataEfficiency(sizes);
-  const comparison = sizes.flatMap((s) => [...comparisonTable(s, ctx), '', ...pairedTable(s), '']);
+  const comparison = sizes.flatMap((s) => [...comparisonTable(s, ctx), '', ...pairedTable(s, head), '']);
   const md = [
     `# ${ctx.title} report`,
     '',
