@@ -18,10 +18,10 @@ import { parseIntegerOption } from './shards-create.js';
 import { runTraining } from './train.js';
 import { readTrainConfigInput } from './demo.js';
 
-/** `--seeds 5` (seeds 0..4) or `--seeds 0,3,5` (distinct non-negative integers). */
+/** `--seeds 5` (seeds 0..4) or `--seeds 0,3,5` (distinct non-negative integers; one seed: `--seeds 3,`). */
 export function parseSeeds(text: string): number[] {
   if (!text.includes(',')) return Array.from({ length: parseIntegerOption('--seeds', text, 1) }, (_, i) => i);
-  const seeds = text.split(',').map((x) => parseIntegerOption('--seeds', x.trim(), 0));
+  const seeds = text.split(',').filter((x, i, all) => !(x.trim() === '' && i === all.length - 1)).map((x) => parseIntegerOption('--seeds', x.trim(), 0));
   if (new Set(seeds).size !== seeds.length) throw new InvalidOptionError('--seeds', `Expected a count or distinct seeds like 0,3,5 for --seeds but received ${text}`);
   return seeds;
 }
@@ -72,7 +72,7 @@ export function registerExperiment(parent: Command): void {
     .option('--dataset <name>', 'fashion-mnist or synthetic', d.dataset)
     .option('--input <dir>', `Fashion-MNIST IDX folder (default ${FASHION_MNIST_DEFAULT_DIR}, Debian's dataset-fashion-mnist)`)
     .option('--rows <list>', `rows to train, of ${EXPERIMENT_ROWS.join(', ')} (default ${d.rows.join(',')})`)
-    .option('--seeds <n|list>', `training seeds: a count N (seeds 0..N-1) or a list like 0,3,5 (default ${d.seeds.length})`)
+    .option('--seeds <n|list>', `training seeds: a count N (seeds 0..N-1) or a list like 0,3,5 (one seed: 3,) (default ${d.seeds.length})`)
     .option('--train-pairs <list>', `training pairs; several sizes draw the data-size curve (default ${d.trainPairs.join(',')})`)
     .option('--steps <n>', `optimizer steps per run, clip-2x twice (default ${d.steps})`)
     .option('--batch <n>', `pairs per step (default ${d.batch})`)

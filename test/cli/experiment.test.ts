@@ -128,6 +128,8 @@ t.test('declip experiment: bad input gets a clear error', async (t) => {
   t.same(parseRows('clip, clip+ss,clip+ss+mvs,declip,clip-2x'), ['clip', 'clip+ss', 'clip+ss+mvs', 'declip', 'clip-2x']);
   t.same(parseSeeds('3'), [0, 1, 2]);
   t.same(parseSeeds('0,3,5'), [0, 3, 5]);
+  t.same(parseSeeds('3,'), [3], 'one seed by a trailing comma');
+  t.throws(() => parseSeeds('3,,'), { name: 'InvalidOptionError', field: '--seeds' });
   t.throws(() => parseSeeds('0'), { name: 'InvalidOptionError', field: '--seeds' });
   t.throws(() => parseSeeds('1,1'), { name: 'InvalidOptionError', field: '--seeds' });
   t.same(parseTrainPairs('1000,4000'), [1000, 4000]);
