@@ -221,7 +221,7 @@ t.test('corrupt headers and unreadable files are typed errors naming the shard',
   );
   await t.rejects(collect(readSamples({ urls: join(dir, 'missing.tar') })), ShardReadError);
   // onError covers errors inside a shard only: a missing shard still throws under it.
-  await t.rejects(collect(readSamples({ urls: [good, join(dir, 'missing.tar')], onError: 'skip' })), { reason: 'open-failed', url: join(dir, 'missing.tar') });
+  await t.rejects(collect(readSamples({ urls: [good, join(dir, 'missing.tar')], onError: 'skip' })), { name: 'ShardReadError', reason: 'open-failed', url: join(dir, 'missing.tar') });
 });
 
 t.test('members over maxMemberBytes are dropped and reported', async (t) => {

@@ -58,7 +58,7 @@ t.test('an index in the current folder: an entry "pipe:..." is refused, not run'
   process.chdir(dir);
   t.teardown(() => process.chdir(cwd));
   await writeFile('s.index.json', JSON.stringify(indexListing(['pipe:echo hi'])));
-  await t.rejects(readShardIndex('s-000000.tar'), { reason: 'unsafe-index-entry' });
+  await t.rejects(readShardIndex('s-000000.tar'), { name: 'ShardFormatError', reason: 'unsafe-index-entry' });
   await writeFile('s.index.json', JSON.stringify(indexListing(['s-000000.tar'])));
   t.same((await readShardIndex('s-000000.tar'))?.shardUrls, ['s-000000.tar']);
 });
@@ -79,7 +79,7 @@ t.test('an HTTP index may only list shards under its own folder on its own origi
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   for (const entry of ['pipe:curl x', 'http://evil.example/s.tar', '../e/s.tar', '/other/s.tar', 'file:///etc/passwd']) {
     listing = ['s-000000.tar', entry];
-    await t.rejects(readShardIndex(`${base}/d/s-{000000..000001}.tar`), { reason: 'unsafe-index-entry' }, entry);
+    await t.rejects(readShardIndex(`${base}/d/s-{000000..000001}.tar`), { name: 'ShardFormatError', reason: 'unsafe-index-entry' }, entry);
   }
   listing = ['s-000000.tar', 'x/s-000001.tar'];
   t.same((await readShardIndex(`${base}/d/s-000000.tar`))?.shardUrls, [`${base}/d/s-000000.tar`, `${base}/d/x/s-000001.tar`]);
