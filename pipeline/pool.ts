@@ -5,6 +5,16 @@
  *
  * Task buffers are transferred to the worker and result buffers back, never cloned.
  *
+ * Faults (bounded in time, never silent): a task that runs past `taskTimeoutMs` is a hung
+ * worker; a thread that exits or dies of an uncaught error while holding a task is a
+ * crashed one. Either way piscina terminates and replaces the thread, and the task is run
+ * again sample by sample (a copy of its bytes is kept for that); a sample whose own task
+ * then crashes or hangs twice comes back as a failed sample (`worker-crashed`,
+ * `task-timeout`), which the pipeline's sample policy (`onError`) handles like any bad
+ * sample. A task that throws (not a crash: e.g. the worker cannot load its tokenizer)
+ * fails at once with a WorkerError. {@link AugmentPool.close} terminates threads that have
+ * not exited `shutdownTimeoutMs` after being asked to.
+ *
  * @example
  * ```ts
  * const pool = new AugmentPool({ workers: 2, tasksPerWorker: 2, init: { imageSize: 224, contextLength: 77, tokenizerFile } });
@@ -18,7 +28,7 @@ import { Piscina } from 'piscina';
 import { WorkerError } from '../core/errors.js';
 import { runningFromSources } from '../core/package-info.js';
 import { expectInteger, expectString } from '../core/validate.js';
-import type { AugmentResult, AugmentTask } from './task.js';
+import { intsPerSample, type AugmentResult, type AugmentTask } from './task.js';
 
 /** What every worker of the pool is initialised with (sent once, as `workerData`). */
 export interface WorkerInit {
@@ -44,6 +54,12 @@ export interface AugmentPoolOptions {
   /** Worker module exporting `augment(task): AugmentResult`; default: pipeline/workers/augment-worker. */
   readonly filename?: string;
   readonly init: WorkerInit;
+  /** A task running longer than this (ms) is a hung worker (default 60000). */
+  readonly taskTimeoutMs?: number;
+  /** close(): threads still alive this long (ms) after the pool was destroyed are terminated again (default 5000). */
+  readonly shutdownTimeoutMs?: number;
+  /** Told of every crashed or hung worker (the task is retried). */
+  readonly onCrash?: (error: WorkerError) => void;
 }
 
 export interface ResolvedPoolOptions {
@@ -51,10 +67,38 @@ export interface ResolvedPoolOptions {
   readonly tasksPerWorker: number;
   readonly filename: string;
   readonly init: WorkerInit;
+  readonly taskTimeoutMs: number;
+  readonly shutdownTimeoutMs: number;
+  readonly onCrash: ((error: WorkerError) => void) | undefined;
 }
 
 /** Defaults (frozen). `workers` is resolved at construction from the core count. */
-export const POOL_DEFAULTS = Object.freeze({ tasksPerWorker: 2 });
+export const POOL_DEFAULTS = Object.freeze({ tasksPerWorker: 2, taskTimeoutMs: 60_000, shutdownTimeoutMs: 5_000 });
+
+/** A worker thread died or hung while it held a task (the task may be retried). */
+export class WorkerCrashError extends WorkerError {
+  constructor(
+    readonly reason: 'worker-crashed' | 'task-timeout',
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** Resolves after `ms` (unref'd: it never keeps the process alive), or with the promise, whichever is first. */
+async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+    timer.unref();
+  });
+  try {
+    return await Promise.race([promise.then(() => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /** The default worker module: the .ts source under tsx, the compiled .js from dist/. */
 export function defaultWorkerFile(): string {
@@ -69,6 +113,9 @@ export function resolvePoolOptions(options: AugmentPoolOptions): ResolvedPoolOpt
     tasksPerWorker: expectInteger('tasksPerWorker', options.tasksPerWorker ?? POOL_DEFAULTS.tasksPerWorker, 1, 64),
     filename: expectString('filename', options.filename ?? defaultWorkerFile()),
     init: options.init,
+    taskTimeoutMs: expectInteger('taskTimeoutMs', options.taskTimeoutMs ?? POOL_DEFAULTS.taskTimeoutMs, 1, 2 ** 31 - 1),
+    shutdownTimeoutMs: expectInteger('shutdownTimeoutMs', options.shutdownTimeoutMs ?? POOL_DEFAULTS.shutdownTimeoutMs, 1, 2 ** 31 - 1),
+    onCrash: options.onCrash,
   };
 }
 
@@ -83,6 +130,8 @@ export class AugmentPool {
    */
   readonly #live = new Map<Worker, Promise<void>>();
   #closing: Promise<void> | undefined;
+  /** When a thread last became ready (a replacement's start-up does not count against a task's time). */
+  #readyAt = performance.now();
 
   constructor(options: AugmentPoolOptions) {
     this.options = resolvePoolOptions(options);
@@ -100,7 +149,10 @@ export class AugmentPool {
     });
     // A crashed worker surfaces as a rejected run(); keep the emitter from throwing.
     this.#piscina.on('error', () => {});
-    this.#piscina.on('workerCreate', () => this.#track());
+    this.#piscina.on('workerCreate', () => {
+      this.#readyAt = performance.now();
+      this.#track();
+    });
     this.#track();
   }
 
@@ -143,12 +195,7 @@ export class AugmentPool {
   async run(task: AugmentTask, signal?: AbortSignal): Promise<AugmentResult> {
     if (this.#closing !== undefined) throw new WorkerError('the augmentation pool is closed');
     signal?.throwIfAborted();
-    const running = this.#piscina.run(task, { transferList: [task.data] }).catch((err: unknown) => {
-      throw new WorkerError(`augmentation task ${task.seq} failed: ${err instanceof Error ? err.message : String(err)}`, {
-        cause: err,
-      });
-    });
-    this.#track();
+    const running = this.#runRetried(task);
     if (signal === undefined) return running;
     return new Promise<AugmentResult>((resolve, reject) => {
       const onAbort = (): void => reject(signal.reason);
@@ -158,17 +205,136 @@ export class AugmentPool {
   }
 
   /**
+   * One attempt: the task's buffer is transferred; a timeout terminates the thread (piscina
+   * replaces it). Crashes and timeouts reject with {@link WorkerCrashError}, other failures
+   * with a WorkerError.
+   */
+  async #attempt(task: AugmentTask): Promise<AugmentResult> {
+    const timer = new AbortController();
+    const limit = this.options.taskTimeoutMs;
+    // The deadline is `limit` after the later of dispatch and the last thread start-up.
+    let timeout: NodeJS.Timeout;
+    const arm = (ms: number): void => {
+      timeout = setTimeout(() => {
+        const since = performance.now() - this.#readyAt;
+        if (since < limit) arm(limit - since);
+        else timer.abort();
+      }, ms);
+    };
+    arm(limit);
+    const before = new Set(this.#piscina.threads);
+    try {
+      const result = this.#piscina.run(task, { transferList: [task.data], signal: timer.signal });
+      this.#track();
+      return await result;
+    } catch (err) {
+      const what = `augmentation task ${task.seq} (samples ${task.samples.map((s) => s.key).join(', ')})`;
+      if (timer.signal.aborted) {
+        throw new WorkerCrashError('task-timeout', `${what} ran longer than ${this.options.taskTimeoutMs} ms: its worker thread was terminated`, { cause: err });
+      }
+      const message = err instanceof Error ? err.message : String(err);
+      // A thread that exited, or was dropped by piscina after an uncaught error, is a crash.
+      const dropped = [...before].some((w) => !this.#piscina.threads.includes(w));
+      if (this.#closing === undefined && (/^worker exited with code/.test(message) || dropped)) {
+        throw new WorkerCrashError('worker-crashed', `${what} crashed its worker thread: ${message}`, { cause: err });
+      }
+      throw new WorkerError(`${what} failed: ${message}`, { cause: err });
+    } finally {
+      clearTimeout(timeout!);
+      this.#track();
+    }
+  }
+
+  /** {@link #attempt}, and after a crash or hang: each sample alone, twice at most. */
+  async #runRetried(task: AugmentTask): Promise<AugmentResult> {
+    // The buffer is transferred (detached here) on each attempt: keep a copy for a retry.
+    const spare = task.data.slice(0);
+    try {
+      return await this.#attempt(task);
+    } catch (err) {
+      if (!(err instanceof WorkerCrashError)) throw err;
+      this.#crashed(err);
+    }
+    const parts: AugmentResult[] = [];
+    for (const [i, sample] of task.samples.entries()) {
+      const single = (): AugmentTask => ({
+        seed: task.seed,
+        seq: task.seq,
+        samples: [sample],
+        data: spare.slice(0),
+        ...(task.targets === undefined ? {} : { targets: [task.targets[i] as NonNullable<AugmentTask['targets']>[number]] }),
+      });
+      let result: AugmentResult | undefined;
+      let last: WorkerCrashError | undefined;
+      for (let attempt = 0; attempt < 2 && result === undefined; attempt++) {
+        try {
+          result = await this.#attempt(single());
+        } catch (err) {
+          if (!(err instanceof WorkerCrashError)) throw err;
+          this.#crashed(err);
+          last = err;
+        }
+      }
+      parts.push(result ?? this.#failedSample(task, sample, last as WorkerCrashError));
+    }
+    return this.#merge(task, parts);
+  }
+
+  #crashed(err: WorkerCrashError): void {
+    this.options.onCrash?.(err);
+    if (this.#closing === undefined && this.#piscina.threads.length === 0) {
+      throw new WorkerError(`no augmentation thread is left (the last one failed while starting): ${err.message}`, { cause: err });
+    }
+  }
+
+  /** A one-sample result that reports the sample as failed. */
+  #failedSample(task: AugmentTask, sample: AugmentTask['samples'][number], err: WorkerCrashError): AugmentResult {
+    const { imageSize: S, contextLength: L } = this.options.init;
+    const what = err.reason === 'task-timeout' ? 'hung' : 'crashed';
+    return {
+      seq: task.seq,
+      images: new Float32Array(task.targets === undefined ? 2 * S * S * 3 : 0),
+      ints: new Int32Array(intsPerSample(L)),
+      failures: [{ reason: err.reason, message: `sample ${what} its worker thread twice (shard ${sample.url}, sample ${sample.key}): ${err.message}`, code: 'ERR_DECLIP_SAMPLE' }],
+    };
+  }
+
+  /** One result from one-sample results, in sample order. */
+  #merge(task: AugmentTask, parts: readonly AugmentResult[]): AugmentResult {
+    const images = new Float32Array(parts.reduce((n, p) => n + p.images.length, 0));
+    const ints = new Int32Array(parts.reduce((n, p) => n + p.ints.length, 0));
+    let at = 0;
+    let atInts = 0;
+    for (const p of parts) {
+      images.set(p.images, at);
+      ints.set(p.ints, atInts);
+      at += p.images.length;
+      atInts += p.ints.length;
+    }
+    return { seq: task.seq, images, ints, failures: parts.map((p) => p.failures[0] ?? null) };
+  }
+
+  /**
    * Stop every worker (a task still running is cut short and its promise rejects); resolves
    * once every thread the pool started has emitted 'exit', so no thread or message port of
-   * the pool is left. Idempotent.
+   * the pool is left. A thread that has not exited `shutdownTimeoutMs` after piscina's
+   * `destroy()` is terminated again (and waited for). Idempotent.
    */
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      this.#track();
-      await this.#piscina.destroy();
-      // A thread's own ports are unref'd before its 'exit' is emitted; piscina closed its side
-      // of each thread's task channel together with the terminate() call.
-      await Promise.all(this.#live.values());
+      const limit = this.options.shutdownTimeoutMs;
+      // A thread terminated earlier (a hung task) that exits only after destroy() makes piscina
+      // start replacements: destroy again until every thread seen has exited and none is left.
+      do {
+        this.#track();
+        await within(this.#piscina.destroy(), limit);
+        // A thread's own ports are unref'd before its 'exit' is emitted; piscina closed its side
+        // of each thread's task channel together with the terminate() call.
+        if (!(await within(Promise.all(this.#live.values()), limit))) {
+          for (const worker of this.#live.keys()) void worker.terminate();
+        }
+        await Promise.all(this.#live.values());
+      } while (this.#piscina.threads.length > 0);
     })();
     return this.#closing;
   }
