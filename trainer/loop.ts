@@ -37,6 +37,7 @@ import { join } from 'node:path';
 import { CheckpointError, InvalidOptionError, NonFiniteLossError } from '../core/errors.js';
 import type { DeclipBatch } from '../pipeline/types.js';
 import { CHECKPOINT_FORMAT, type CheckpointState, latestCheckpoint, loadCheckpoint, type LoadedCheckpoint, saveCheckpoint, type StreamPosition } from './checkpoint/checkpoint.js';
+import { assertResumableConfig } from './checkpoint/resume.js';
 import type { StoredTensor } from './checkpoint/safetensors.js';
 import type { TrainConfig } from './config.js';
 import { createEngine, resolveThreads } from './engine.js';
@@ -214,6 +215,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     const existing = await latestCheckpoint(runDir);
     if (options.resume === true && existing !== undefined) {
       const ck = await loadCheckpoint(existing);
+      assertResumableConfig(ck.state.config, config, ck.dir);
       await restore(ck);
       log(`resume: step ${step} from ${ck.dir} (epoch ${position.epoch}, ${position.samplesConsumed} samples consumed)`);
       metrics = MetricsLog.open(metricsPath);

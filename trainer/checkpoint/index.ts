@@ -1,2 +1,3 @@
 export * from './safetensors.js';
 export * from './checkpoint.js';
+export * from './resume.js';
