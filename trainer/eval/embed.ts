@@ -78,6 +78,8 @@ export interface EmbedShardsOptions {
   readonly workers?: number;
   /** Stop after this many samples (default: all). */
   readonly limit?: number;
+  /** A shard that cannot be opened: throw (default), warn, skip. */
+  readonly onShardError?: 'throw' | 'warn' | 'skip';
   readonly signal?: AbortSignal;
 }
 
@@ -109,6 +111,7 @@ export async function embedShards(ev: EvalModel, options: EmbedShardsOptions): P
     shuffleShards: false,
     epochs: 1,
     onError: 'warn',
+    onShardError: options.onShardError ?? 'throw',
     workerExtra: { imageTransform: evalTransform({ size: S }) },
     ...(options.signal === undefined ? {} : { signal: options.signal }),
   });
