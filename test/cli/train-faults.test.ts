@@ -36,7 +36,7 @@ t.test('missing shards: the command exits non-zero naming the shard', async (t) 
   });
   let stderr = '';
   proc.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-  const [code] = (await new Promise((resolve) => proc.on('exit', (...a) => resolve(a)))) as [number | null];
+  const code = await new Promise<number | null>((resolve) => proc.on('exit', (c) => resolve(c)));
   t.not(code, 0, 'non-zero exit');
   t.match(stderr, /cannot open the file \(ENOENT\) \(shard .*nothere-000000\.tar\)/);
 });
