@@ -5,7 +5,7 @@ export { PIPELINE_DEFAULTS, resolvePipelineOptions, samplesInPipelineBound } fro
 export type { PipelineOptions, ResolvedPipelineOptions } from './options.js';
 export { PipelineMetrics, STAGES } from './metrics.js';
 export type { MetricsSnapshot, Stage, StageDepth } from './metrics.js';
-export { AugmentPool, POOL_DEFAULTS, defaultWorkerFile } from './pool.js';
+export { AugmentPool, POOL_DEFAULTS, WorkerCrashError, defaultWorkerFile } from './pool.js';
 export type { AugmentPoolOptions, WorkerInit } from './pool.js';
 export { Credit } from './credit.js';
 export { pullEdge } from './prefetch.js';
