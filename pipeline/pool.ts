@@ -210,6 +210,8 @@ export class AugmentPool {
    * with a WorkerError.
    */
   async #attempt(task: AugmentTask): Promise<AugmentResult> {
+    // A retry after close() must not make piscina start threads again.
+    if (this.#closing !== undefined) throw new WorkerError('the augmentation pool is closed');
     const timer = new AbortController();
     const limit = this.options.taskTimeoutMs;
     // The deadline is `limit` after the later of dispatch and the last thread start-up.
