@@ -8,10 +8,12 @@
  * Faults (bounded in time, never silent): a task that runs past `taskTimeoutMs` is a hung
  * worker; a thread that exits or dies of an uncaught error while holding a task is a
  * crashed one. Either way piscina terminates and replaces the thread, and the task is run
- * again sample by sample (a copy of its bytes is kept for that); a sample whose own task
- * then crashes or hangs twice comes back as a failed sample (`worker-crashed`,
- * `task-timeout`), which the pipeline's sample policy (`onError`) handles like any bad
- * sample. A task that throws (not a crash: e.g. the worker cannot load its tokenizer)
+ * again sample by sample (a copy of its bytes is kept for that) in a quarantine: a second,
+ * one-thread pool that runs one sample at a time, so a crash or hang there is that
+ * sample's own (a thread holding two tasks cannot tell which one hung it). A sample that
+ * crashes or hangs its thread there too (its second time) comes back as a failed sample
+ * (`worker-crashed`, `task-timeout`), which the pipeline's sample policy (`onError`)
+ * handles like any bad sample; the others come through. A task that throws (not a crash: e.g. the worker cannot load its tokenizer)
  * fails at once with a WorkerError. {@link AugmentPool.close} terminates threads that have
  * not exited `shutdownTimeoutMs` after being asked to.
  *
@@ -120,9 +122,15 @@ export function resolvePoolOptions(options: AugmentPoolOptions): ResolvedPoolOpt
 }
 
 /** The pool (see the module example). */
+type Pool = Piscina<AugmentTask, AugmentResult>;
+
 export class AugmentPool {
   readonly options: ResolvedPoolOptions;
-  readonly #piscina: Piscina<AugmentTask, AugmentResult>;
+  readonly #piscina: Pool;
+  /** The one-thread pool that re-runs the samples of a crashed task one at a time (made on the first crash). */
+  #quarantine: Pool | undefined;
+  /** Serialises the quarantine: its timer starts when a sample's turn comes, not while it queues. */
+  #quarantineTurn: Promise<unknown> = Promise.resolve();
   /**
    * Every worker thread seen and not yet exited, with the promise of its 'exit'. Piscina's
    * `destroy()` only waits for the threads still in its pool; a thread it dropped earlier
@@ -135,30 +143,39 @@ export class AugmentPool {
 
   constructor(options: AugmentPoolOptions) {
     this.options = resolvePoolOptions(options);
-    const { workers, tasksPerWorker, filename, init } = this.options;
-    this.#piscina = new Piscina<AugmentTask, AugmentResult>({
-      filename,
-      name: 'augment',
-      minThreads: workers,
-      maxThreads: workers,
-      concurrentTasksPerWorker: tasksPerWorker,
-      // The pipeline never has more than workers * tasksPerWorker tasks out; this is a safety net.
-      maxQueue: workers * tasksPerWorker,
-      workerData: init,
-      idleTimeout: 2 ** 31 - 1,
-    });
-    // A crashed worker surfaces as a rejected run(); keep the emitter from throwing.
-    this.#piscina.on('error', () => {});
-    this.#piscina.on('workerCreate', () => {
-      this.#readyAt = performance.now();
-      this.#track();
-    });
+    const { workers, tasksPerWorker } = this.options;
+    // The pipeline never has more than workers * tasksPerWorker tasks out; maxQueue is a safety net.
+    this.#piscina = this.#pool(workers, workers, tasksPerWorker, workers * tasksPerWorker);
     this.#track();
   }
 
-  /** Record the pool's current threads, so that {@link close} can wait for each one's exit. */
+  #pool(minThreads: number, maxThreads: number, perThread: number, maxQueue: number): Pool {
+    const pool = new Piscina<AugmentTask, AugmentResult>({
+      filename: this.options.filename,
+      name: 'augment',
+      minThreads,
+      maxThreads,
+      concurrentTasksPerWorker: perThread,
+      maxQueue,
+      workerData: this.options.init,
+      idleTimeout: 2 ** 31 - 1,
+    });
+    // A crashed worker surfaces as a rejected run(); keep the emitter from throwing.
+    pool.on('error', () => {});
+    pool.on('workerCreate', () => {
+      this.#readyAt = performance.now();
+      this.#track();
+    });
+    return pool;
+  }
+
+  #pools(): Pool[] {
+    return this.#quarantine === undefined ? [this.#piscina] : [this.#piscina, this.#quarantine];
+  }
+
+  /** Record the pools' current threads, so that {@link close} can wait for each one's exit. */
   #track(): void {
-    for (const worker of this.#piscina.threads) {
+    for (const worker of this.#pools().flatMap((p) => p.threads)) {
       // threadId is -1 once a thread has exited
       if (this.#live.has(worker) || worker.threadId < 0) continue;
       this.#live.set(
@@ -180,7 +197,7 @@ export class AugmentPool {
 
   /** Live worker threads (0 after {@link close}). */
   get threadCount(): number {
-    return this.#piscina.threads.length;
+    return this.#pools().reduce((n, p) => n + p.threads.length, 0);
   }
 
   /**
@@ -209,7 +226,7 @@ export class AugmentPool {
    * replaces it). Crashes and timeouts reject with {@link WorkerCrashError}, other failures
    * with a WorkerError.
    */
-  async #attempt(task: AugmentTask): Promise<AugmentResult> {
+  async #attempt(pool: Pool, task: AugmentTask): Promise<AugmentResult> {
     // A retry after close() must not make piscina start threads again.
     if (this.#closing !== undefined) throw new WorkerError('the augmentation pool is closed');
     const timer = new AbortController();
@@ -224,9 +241,8 @@ export class AugmentPool {
       }, ms);
     };
     arm(limit);
-    const before = new Set(this.#piscina.threads);
     try {
-      const result = this.#piscina.run(task, { transferList: [task.data], signal: timer.signal });
+      const result = pool.run(task, { transferList: [task.data], signal: timer.signal });
       this.#track();
       return await result;
     } catch (err) {
@@ -235,8 +251,10 @@ export class AugmentPool {
         throw new WorkerCrashError('task-timeout', `${what} ran longer than ${this.options.taskTimeoutMs} ms: its worker thread was terminated`, { cause: err });
       }
       const message = err instanceof Error ? err.message : String(err);
-      // A thread that exited, or was dropped by piscina after an uncaught error, is a crash.
-      const dropped = [...before].some((w) => !this.#piscina.threads.includes(w));
+      // A thread that exited, or was dropped by piscina after an uncaught error (it is still
+      // alive, tracked, but in no pool), is a crash.
+      const pooled = new Set(this.#pools().flatMap((p) => p.threads));
+      const dropped = [...this.#live.keys()].some((w) => !pooled.has(w) && w.threadId >= 0);
       if (this.#closing === undefined && (/^worker exited with code/.test(message) || dropped)) {
         throw new WorkerCrashError('worker-crashed', `${what} crashed its worker thread: ${message}`, { cause: err });
       }
@@ -247,12 +265,12 @@ export class AugmentPool {
     }
   }
 
-  /** {@link #attempt}, and after a crash or hang: each sample alone, twice at most. */
+  /** {@link #attempt}, and after a crash or hang: each sample alone, once, in the quarantine. */
   async #runRetried(task: AugmentTask): Promise<AugmentResult> {
     // The buffer is transferred (detached here) on each attempt: keep a copy for a retry.
     const spare = task.data.slice(0);
     try {
-      return await this.#attempt(task);
+      return await this.#attempt(this.#piscina, task);
     } catch (err) {
       if (!(err instanceof WorkerCrashError)) throw err;
       this.#crashed(err);
@@ -266,20 +284,25 @@ export class AugmentPool {
         data: spare.slice(0),
         ...(task.targets === undefined ? {} : { targets: [task.targets[i] as NonNullable<AugmentTask['targets']>[number]] }),
       });
-      let result: AugmentResult | undefined;
-      let last: WorkerCrashError | undefined;
-      for (let attempt = 0; attempt < 2 && result === undefined; attempt++) {
-        try {
-          result = await this.#attempt(single());
-        } catch (err) {
-          if (!(err instanceof WorkerCrashError)) throw err;
-          this.#crashed(err);
-          last = err;
-        }
+      try {
+        parts.push(await this.#isolated(single()));
+      } catch (err) {
+        if (!(err instanceof WorkerCrashError)) throw err;
+        this.#crashed(err);
+        parts.push(this.#failedSample(task, sample, err));
       }
-      parts.push(result ?? this.#failedSample(task, sample, last as WorkerCrashError));
     }
     return this.#merge(task, parts);
+  }
+
+  /** One attempt in the quarantine pool, after the attempts queued before it. */
+  #isolated(task: AugmentTask): Promise<AugmentResult> {
+    // minThreads 0: its thread starts on demand, so its start-up moves the deadline (#readyAt).
+    this.#quarantine ??= this.#pool(0, 1, 1, 4);
+    const pool = this.#quarantine;
+    const turn = this.#quarantineTurn.then(() => this.#attempt(pool, task));
+    this.#quarantineTurn = turn.catch(() => undefined);
+    return turn;
   }
 
   #crashed(err: WorkerCrashError): void {
@@ -329,14 +352,14 @@ export class AugmentPool {
       // start replacements: destroy again until every thread seen has exited and none is left.
       do {
         this.#track();
-        await within(this.#piscina.destroy(), limit);
+        await within(Promise.all(this.#pools().map((p) => p.destroy())), limit);
         // A thread's own ports are unref'd before its 'exit' is emitted; piscina closed its side
         // of each thread's task channel together with the terminate() call.
         if (!(await within(Promise.all(this.#live.values()), limit))) {
           for (const worker of this.#live.keys()) void worker.terminate();
         }
         await Promise.all(this.#live.values());
-      } while (this.#piscina.threads.length > 0);
+      } while (this.threadCount > 0);
     })();
     return this.#closing;
   }

@@ -47,7 +47,10 @@ const coverageFloors = { lines: 85, bytes: 85, statements: 80, branches: 85, fun
 /** Every source file must have at least this share of its lines covered (%). */
 export const FILE_LINE_FLOOR = 60;
 /** Files exempt from the per-file floor, each with the reason (keep this list short). */
-const FILE_FLOOR_EXCEPTIONS: Readonly<Record<string, string>> = {};
+const FILE_FLOOR_EXCEPTIONS: Readonly<Record<string, string>> = {
+  'trainer/kernels/batch-matmul.ts':
+    'the paths it runs (plain, broadcast and heap-kernel products) are tested against the cpu backend in test/trainer/kernels.test.ts; the rest are fallbacks for a wasm backend without the heap kernels (perItemXnn, batchedProduct), which the suite cannot reach without a switch to turn the heap kernels off',
+};
 
 const rawDir = join(root, '.tap', 'coverage');
 if (!existsSync(rawDir)) {
