@@ -49,6 +49,8 @@ export interface ShardsCreateCommandOptions {
   readonly limit?: string;
   readonly json?: boolean;
   readonly quiet?: boolean;
+  readonly overwrite?: boolean;
+  readonly incremental?: boolean;
 }
 
 /** Parse a non-negative integer option (`--count 2000`). */
@@ -130,6 +132,12 @@ export async function runShardsCreate(
     throw invalidOption('--from', `one of ${CONVERTER_KINDS.join(', ')}`, opts.from);
   }
   const kind = opts.from as ConverterKind;
+  if (opts.overwrite === true && opts.incremental === true) {
+    throw new InvalidOptionError('--incremental', '--incremental and --overwrite exclude each other (one keeps completed shards, the other replaces them)');
+  }
+  if (opts.incremental === true) {
+    throw new InvalidOptionError('--incremental', `--incremental applies to --from urls (--from ${kind} splits by count and size, so a rerun cannot tell which shards are complete: use --overwrite)`);
+  }
   if (opts.split !== undefined && opts.split !== 'train' && opts.split !== 'test') {
     throw invalidOption('--split', 'one of train, test', opts.split);
   }
@@ -194,6 +202,7 @@ export async function runShardsCreate(
       source,
       {
         pattern: opts.out,
+        existing: opts.overwrite === true ? 'overwrite' : 'refuse',
         ...(maxCount === undefined ? {} : { maxCount }),
         ...(maxSize === undefined ? {} : { maxSize }),
       },
@@ -242,6 +251,8 @@ export function registerShardsCreate(parent: Command): void {
     .addOption(new Option('--split <split>', 'fashion-mnist: which files to convert').choices(['train', 'test']))
     .option('--image-size <n>', 'synthetic: image side in pixels (default 64)')
     .option('--limit <n>', 'fashion-mnist: convert only the first N images')
+    .option('--overwrite', 'replace existing shards and index (and remove stale higher-numbered shards of the pattern)')
+    .option('--incremental', 'urls: keep completed shards, redo unfinished ones (resume an interrupted run)')
     .option('--json', 'also print a JSON summary on stdout')
     .option('--quiet', 'no progress and no summary on stderr')
     .action(async (opts: ShardsCreateCommandOptions, cmd: Command) => {
