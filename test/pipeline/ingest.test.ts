@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import t from 'tap';
 import { runShardsCreate } from '../../cli/shards-create.js';
+import { runShardsIndex } from '../../cli/shards-index.js';
 import { openUrlList } from '../../datasets/convert/url-list.js';
 import { readShardIndex } from '../../datasets/shard-index.js';
 import { ingestUrls, type ShardStats } from '../../pipeline/ingest/ingest.js';
@@ -182,6 +183,14 @@ t.test('two ranks of a split run write every shard once; shards index merges the
   const j1 = JSON.parse(r1.text()) as { samples: number; failed: number; failures: Record<string, number> };
   t.equal(j0.samples + j1.samples, 10);
   t.same(j1.failures, { 'bad-row': 1 }, 'the broken JSONL line (row 10, shard 3 of rank 1) is counted');
+  // Merge: one index over all shards, failures summed from the stats.
+  const merged = capture();
+  t.equal(await runShardsIndex(out, { json: true, quiet: true }, { stdout: merged, stderr: capture() }), 0);
+  t.same(JSON.parse(merged.text()), { index: join(dir, 'r/s.index.json'), ranks: 2, shards: 4, samples: 10, bytes: (JSON.parse(merged.text()) as { bytes: number }).bytes, failed: 1, failures: { 'bad-row': 1 } });
+  const idx = await readShardIndex(out);
+  t.same(idx?.index.shards.map((s) => s.url), ['s-000000.tar', 's-000001.tar', 's-000002.tar', 's-000003.tar']);
+  t.equal(idx?.index.meta['attempted'], 11);
+  await t.rejects(runShardsIndex(out, { quiet: true }, { stdout: capture(), stderr: capture() }), { name: 'ShardWriteError', reason: 'exists' });
   // Rank 1 again: refused, its own shards exist. Rank 0's do not matter to it.
   await t.rejects(runShardsCreate({ ...base }, { stdout: capture(), stderr: capture() }, { RANK: '1', WORLD_SIZE: '2' }), {
     name: 'ShardWriteError',
