@@ -8,7 +8,8 @@ import { runShardsIndex } from '../../cli/shards-index.js';
 import { openUrlList } from '../../datasets/convert/url-list.js';
 import { readShardIndex } from '../../datasets/shard-index.js';
 import { ingestUrls, type ShardStats } from '../../pipeline/ingest/ingest.js';
-import { planResize, processImage, DEFAULT_IMAGE_JOB } from '../../pipeline/ingest/image.js';
+import { resampleRgb } from '../../augment/image/resample.js';
+import { planResize, processImage, resize, DEFAULT_IMAGE_JOB } from '../../pipeline/ingest/image.js';
 import { bombPng, startFaultServer, testJpeg, type FaultServer } from './ingest-server.js';
 import { readTar } from '../datasets/writer-helpers.js';
 
@@ -210,6 +211,13 @@ t.test('resize modes follow img2dataset', async (t) => {
   t.same(plan(400, 200, 'border'), [100, 50, 0, -25, 100, 100]);
   t.same(plan(200, 400, 'border'), [50, 100, -25, 0, 100, 100]);
   const jpeg = await testJpeg(1, 160, 80);
+  // The fast resize (wasm kernels) is the TypeScript reference, bit for bit, in every mode.
+  const { decodeImage } = await import('../../augment/image/decode.js');
+  const decoded = await decodeImage(jpeg);
+  for (const mode of ['keep_ratio', 'keep_ratio_largest', 'center_crop', 'border'] as const) {
+    const p = planResize(decoded.width, decoded.height, 50, mode);
+    t.same(Buffer.from(resize(decoded, p).data), Buffer.from(resampleRgb(decoded, p).data), `${mode}: wasm = reference`);
+  }
   const border = await processImage(jpeg, { ...DEFAULT_IMAGE_JOB, imageSize: 64, resizeMode: 'border' });
   t.ok(border.ok && border.width === 64 && border.height === 64 && border.originalWidth === 160);
   const same = await processImage(jpeg, { ...DEFAULT_IMAGE_JOB, resizeMode: 'no' });
