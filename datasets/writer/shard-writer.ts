@@ -19,9 +19,9 @@
  *   when the next sample would take it past `maxSize` bytes (tar headers, padding and the
  *   end-of-archive blocks included). A single sample larger than `maxSize` gets a shard
  *   of its own. Shards are numbered from 0.
- * - Memory is bounded: at most one member plus tar-stream's 16 KiB read buffer and the
- *   file stream's 16 KiB write buffer are held; `write()` resolves when the sample is
- *   handed to the file stream.
+ * - Memory is bounded: at most one member plus a 1 MiB write batch and tar-stream's
+ *   16 KiB read buffer are held; `write()` resolves when the sample is handed to the
+ *   tar stream.
  *
  * @example
  * ```ts
@@ -177,6 +177,9 @@ const FIXED_HEADER = Object.freeze({
 
 let tempCounter = 0;
 
+/** Bytes gathered before one file write. */
+const WRITE_BATCH = 1 << 20;
+
 /** One shard being written. */
 class OpenShard {
   readonly pack = tar.pack();
@@ -210,14 +213,27 @@ class OpenShard {
     await this.fs.mkdir(dirname(this.path), { recursive: true });
     const fh = await this.fs.open(this.tempPath, 'w', 0o644);
     this.fh = fh;
-    // One write at a time, straight to the file: the pack stream pauses meanwhile, so at
-    // most one chunk (a header or a member) is held here.
+    // Chunks (headers, members, padding) are gathered up to WRITE_BATCH bytes and written
+    // with one call: a write per tar chunk cost more CPU than the tar itself. The pack
+    // stream pauses while a batch is written, so at most one batch plus one chunk is held.
     this.pump = (async () => {
+      let batch: Buffer[] = [];
+      let size = 0;
+      const flush = async (): Promise<void> => {
+        if (size === 0) return;
+        const data = batch.length === 1 ? (batch[0] as Buffer) : Buffer.concat(batch, size);
+        batch = [];
+        size = 0;
+        await writeFully(fh, data);
+        this.written += data.byteLength;
+      };
       for await (const chunk of this.pack as AsyncIterable<Buffer>) {
         this.hash.update(chunk);
-        await writeFully(fh, chunk);
-        this.written += chunk.byteLength;
+        batch.push(chunk);
+        size += chunk.byteLength;
+        if (size >= WRITE_BATCH) await flush();
       }
+      await flush();
     })();
     // A failing write must release a producer waiting for the pack to drain.
     this.pump.catch((err: unknown) => this.pack.destroy(err instanceof Error ? err : new Error(String(err))));

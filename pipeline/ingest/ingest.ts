@@ -34,6 +34,7 @@
  * console.log(r.written, r.failed, r.failures);
  * ```
  */
+import { setMaxListeners } from 'node:events';
 import { availableParallelism } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -253,6 +254,8 @@ export async function ingestUrls(list: UrlList, options: IngestOptions): Promise
   const gate = new Gate(concurrency);
   const window = Math.max(2 * concurrency, 4 * workers);
   const abortAll = new AbortController();
+  // One listener per download in flight or backing off (at most the window).
+  setMaxListeners(window + 16, abortAll.signal);
   const onAbort = (): void => abortAll.abort(signal?.reason);
   signal?.addEventListener('abort', onAbort, { once: true });
 
