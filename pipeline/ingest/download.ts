@@ -157,7 +157,7 @@ export class Downloader {
       }
       const declared = Number(res.headers['content-length']);
       if (Number.isFinite(declared) && declared > this.#maxBytes) {
-        res.body.destroy();
+        discard(res.body);
         return { ok: false, failure: 'too-many-bytes', detail: `Content-Length ${declared} over --max-bytes ${this.#maxBytes}`, retry: false };
       }
       const chunks: Buffer[] = [];
@@ -166,7 +166,7 @@ export class Downloader {
         for await (const chunk of res.body as AsyncIterable<Buffer>) {
           size += chunk.byteLength;
           if (size > this.#maxBytes) {
-            res.body.destroy();
+            discard(res.body);
             return { ok: false, failure: 'too-many-bytes', detail: `body over --max-bytes ${this.#maxBytes}`, retry: false };
           }
           chunks.push(chunk);
@@ -189,6 +189,12 @@ export class Downloader {
   async close(): Promise<void> {
     await this.#agent.close();
   }
+}
+
+/** Drop a body we will not read (its connection closes); the abort it emits is expected. */
+function discard(body: { on(event: 'error', fn: () => void): unknown; destroy(): unknown }): void {
+  body.on('error', () => undefined);
+  body.destroy();
 }
 
 function retryAfter(value: string | string[] | undefined): number | undefined {

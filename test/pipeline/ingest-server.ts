@@ -3,6 +3,7 @@
  * real images made with sharp. Routes:
  *   /ok/N.jpg          a JPEG photo-like gradient (N varies the size and colours)
  *   /png/N.png         a PNG
+ *   /chunked/N.jpg     the JPEG of /ok/N.jpg without a Content-Length (chunked)
  *   /404               404
  *   /flaky500/N        500 on the first request of N, then the JPEG
  *   /flaky503/N        503 (Retry-After: 0) on the first request of N, then the JPEG
@@ -84,6 +85,12 @@ export async function startFaultServer(): Promise<FaultServer> {
     let m: RegExpExecArray | null;
     if ((m = /^\/ok\/(\d+)\.jpg$/.exec(path))) return send(res, 'image/jpeg', await jpeg(Number(m[1])));
     if ((m = /^\/png\/(\d+)\.png$/.exec(path))) return send(res, 'image/png', png);
+    if ((m = /^\/chunked\/(\d+)\.jpg$/.exec(path))) {
+      const body = await jpeg(Number(m[1]));
+      res.writeHead(200, { 'content-type': 'image/jpeg' });
+      res.write(body.subarray(0, 1000));
+      return void setTimeout(() => res.end(body.subarray(1000)), 10);
+    }
     if (path === '/404') {
       res.writeHead(404, { 'content-length': 9 });
       return void res.end('not found');

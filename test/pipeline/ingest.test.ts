@@ -230,3 +230,33 @@ t.test('resize modes follow img2dataset', async (t) => {
   const cut = jpeg.subarray(0, jpeg.length - 200);
   t.match(await processImage(cut, DEFAULT_IMAGE_JOB), { ok: false, failure: 'decode-error' }, 'a truncated JPEG is not padded');
 });
+
+t.test('max-bytes, a progress bar on a terminal, and option errors that name the flag', async (t) => {
+  const dir = t.testdir();
+  const { Downloader } = await import('../../pipeline/ingest/download.js');
+  const d = new Downloader({ maxBytes: 1000, retries: 0 });
+  t.match(await d.fetch(`${server.base}/ok/1.jpg`), { ok: false, failure: 'too-many-bytes', attempts: 1, detail: /Content-Length/ });
+  t.match(await d.fetch(`${server.base}/chunked/1.jpg`), { ok: false, failure: 'too-many-bytes', detail: /body over --max-bytes 1000/ });
+  const big = new Downloader({ retries: 0 });
+  t.match(await big.fetch(`${server.base}/chunked/1.jpg`), { ok: true, bytes: { length: (await testJpeg(1)).length } });
+  await big.close();
+  t.match(await d.fetch('ftp://example.com/x.jpg'), { ok: false, failure: 'bad-url' });
+  await d.close();
+
+  await writeFile(join(dir, 'l.csv'), csvOf([[`${server.base}/ok/1.jpg`, 'one'], [`${server.base}/404`, 'gone']]));
+  const stderr = capture(true);
+  const code = await runShardsCreate({ from: 'urls', input: join(dir, 'l.csv'), out: join(dir, 'o/p-%06d.tar'), workers: '1', imageSize: '32' }, { stdout: capture(), stderr });
+  t.equal(code, 0);
+  t.match(stderr.text(), /shards create \|.*\| 100% 2\/2 rows \| \d+ samples\/s \| ok 50% \|/);
+
+  const base = { from: 'urls', input: join(dir, 'l.csv'), out: join(dir, 'x/p-%06d.tar') } as const;
+  const io = { stdout: capture(), stderr: capture() };
+  await t.rejects(runShardsCreate({ ...base, quality: '101' }, io), { name: 'InvalidOptionError', field: '--quality' });
+  await t.rejects(runShardsCreate({ ...base, resizeMode: 'stretch' }, io), { name: 'InvalidOptionError', field: '--resize-mode' });
+  await t.rejects(runShardsCreate({ ...base, maxSize: '1GB' }, io), { name: 'InvalidOptionError', field: '--max-size' });
+  await t.rejects(runShardsCreate({ ...base, overwrite: true, incremental: true }, io), { field: '--incremental' } as never);
+  await t.rejects(runShardsCreate({ ...base, worldSize: '2' }, io, {}), { name: 'InvalidOptionError', field: '--rank' });
+  await t.rejects(runShardsCreate({ ...base, input: join(dir, 'nope.csv') }, io), { name: 'SourceDataError', reason: 'missing-input' });
+  await t.rejects(runShardsCreate({ from: 'synthetic', count: '4', out: join(dir, 's/s-%06d.tar'), incremental: true }, io), { name: 'InvalidOptionError', field: '--incremental' });
+  await t.rejects(runShardsCreate({ from: 'synthetic', count: '4', out: join(dir, 's/s-%06d.tar'), rank: '0' }, io), { name: 'InvalidOptionError', field: '--rank' });
+});
