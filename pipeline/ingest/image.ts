@@ -15,8 +15,8 @@
  * Failures (classes of the ingest statistics): bytes that are no image `not-an-image`;
  * a GIF/TIFF/BMP/... `unsupported-format`; more than `maxPixels` pixels by the header
  * `too-large` (nothing is decoded); truncated or corrupt `decode-error` (never padded:
- * a JPEG without its end marker skips the lenient fast decoder, and sharp fails on
- * warnings); smaller side under `minImageSize` `too-small`; aspect ratio over
+ * sharp fails on warnings, and a JPEG without its end marker goes straight to sharp,
+ * not through the fast decoder); smaller side under `minImageSize` `too-small`; aspect ratio over
  * `maxAspectRatio` `bad-aspect-ratio`.
  *
  * @example
