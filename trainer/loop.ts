@@ -13,10 +13,15 @@
  * the last one consumed), so `resume: true` re-opens the stream there and continues the
  * same loss curve as an uninterrupted run.
  *
- * Non-finite guard: a batch whose loss is NaN/Inf is not applied; the last checkpoint is
- * reloaded, the stream re-opened from its position with that batch skipped (its index is
- * recorded in later checkpoints), and training goes on. More than `maxNonFinite` such
- * batches stop the run with {@link NonFiniteLossError}.
+ * Non-finite guard: a batch whose loss is NaN/Inf, or a step whose gradient norm is
+ * NaN/Inf (a non-finite gradient with a finite loss), is not applied (the engine skips or,
+ * on webgpu, masks the update on the device); the last checkpoint is reloaded, the stream
+ * re-opened from its position with that batch (the step's batches) skipped (the indices
+ * are recorded in later checkpoints), and training goes on. More than `maxNonFinite` such
+ * events stop the run with {@link NonFiniteLossError}. The count is stored in every
+ * checkpoint and restored on resume. A checkpoint is only written after the engine's
+ * step has resolved (its values read back and checked), so it never holds non-finite
+ * weights.
  *
  * Tensor ownership: every tensor a step creates is disposed before the next one
  * (`tf.memory().numTensors` is flat from step 2 on; step 1 creates the AdamW moments).
@@ -157,6 +162,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     const pos = ck.state.position as Partial<LoopPosition>;
     position = { epoch: pos.epoch ?? 0, skipSamples: pos.skipSamples ?? 0, samplesConsumed: pos.samplesConsumed ?? 0, batchesConsumed: pos.batchesConsumed ?? 0 };
     for (const b of ck.state.skippedBatches) skipped.add(b);
+    // The count only grows: a recovery reloads an older checkpoint and keeps the events since.
+    const stored = ck.state.extra?.['nonFinite'];
+    if (typeof stored === 'number' && Number.isInteger(stored) && stored > nonFinite) nonFinite = stored;
     lastCheckpoint = ck.dir;
     lastSavedStep = step;
   };
@@ -238,6 +246,20 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       pending.catch(() => undefined); // observed when awaited; never an unhandled rejection meanwhile
     };
     pull();
+    /** Count a non-finite event, then reload the last checkpoint and re-open the stream. */
+    const recover = async (what: string): Promise<void> => {
+      nonFinite++;
+      if (nonFinite > config.maxNonFinite) {
+        throw new NonFiniteLossError(step + 1, `${nonFinite} non-finite losses or gradients (limit maxNonFinite=${config.maxNonFinite}); the last was ${what}`);
+      }
+      log(`train: ${what}: reloading ${lastCheckpoint} and skipping the batch`);
+      const keep = new Set(skipped);
+      await restore(await loadCheckpoint(lastCheckpoint));
+      for (const b of keep) skipped.add(b);
+      await closeStream();
+      openStream();
+      pull();
+    };
 
     outer: while (step < config.steps) {
       if (signal?.aborted === true) {
@@ -250,6 +272,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       let samples = 0;
       const values: { total: number[]; clip: number[]; nns: number[]; simsiam: number[]; mlm: number[]; scale: number[] } = { total: [], clip: [], nns: [], simsiam: [], mlm: [], scale: [] };
       await engine.discard();
+      const stepBatches: number[] = [];
       let micro = 0;
       while (micro < config.optimizer.accumulate) {
         const waitStart = performance.now();
@@ -279,21 +302,12 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         computeMs += performance.now() - computeStart;
         if (!Number.isFinite(result.total)) {
           await engine.discard();
-          nonFinite++;
           skipped.add(index);
           metrics.write({ event: 'non-finite', atStep: step + 1, batch: index, loss: String(result.total), keys: batch.keys.slice(0, 8) });
-          log(`train: non-finite loss (${result.total}) at step ${step + 1}, batch ${index}: reloading ${lastCheckpoint} and skipping the batch`);
-          if (nonFinite > config.maxNonFinite) {
-            throw new NonFiniteLossError(step + 1, `${nonFinite} batches gave a non-finite loss (limit maxNonFinite=${config.maxNonFinite})`);
-          }
-          const keep = new Set(skipped);
-          await restore(await loadCheckpoint(lastCheckpoint));
-          for (const b of keep) skipped.add(b);
-          await closeStream();
-          openStream();
-          pull();
+          await recover(`non-finite loss (${result.total}) at step ${step + 1}, batch ${index}`);
           continue outer;
         }
+        stepBatches.push(index);
         const v = result;
         values.total.push(v.total);
         values.clip.push(v.terms.clip ?? 0);
@@ -308,6 +322,12 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       const lr = schedule(step + 1);
       const gradNorm = await engine.update(lr);
       computeMs += performance.now() - updateStart;
+      if (!Number.isFinite(gradNorm)) {
+        for (const b of stepBatches) skipped.add(b);
+        metrics.write({ event: 'non-finite', atStep: step + 1, batches: stepBatches, gradNorm: String(gradNorm) });
+        await recover(`non-finite gradient norm (${gradNorm}) at step ${step + 1}, batches ${stepBatches.join(', ')}`);
+        continue;
+      }
       step++;
       const elapsed = performance.now() - started;
       const row: StepMetrics = {

@@ -18,13 +18,14 @@
  * @example
  * ```ts
  * const replica = new Replica(config);
- * const values = replica.microStep(batch);
- * if (Number.isFinite(values.total)) replica.update(schedule(1)); else replica.discard();
+ * const values = await replica.microStep(batch);
+ * if (Number.isFinite(values.total)) await replica.update(schedule(1)); else replica.discard();
  * replica.dispose();
  * ```
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { CheckpointError, InvalidOptionError } from '../core/errors.js';
+import { assertWebGpuHealthy } from './backend/webgpu.js';
 import { deriveSeed } from '../core/rng.js';
 import type { DeclipBatch } from '../pipeline/types.js';
 import type { StoredTensor } from './checkpoint/safetensors.js';
@@ -35,15 +36,20 @@ import { NearestNeighbourQueue, type QueueState } from './losses/nn-queue.js';
 import { createDeclipModel, type DeclipModel } from './models/declip-model.js';
 import { simsiamSpecs } from './models/heads.js';
 import { AdamW, type AdamWState, clampVariable } from './optim/adamw.js';
-import { clipByGlobalNorm } from './optim/clip.js';
+import { clipScale, globalNormSquared, scaleGrads } from './optim/clip.js';
 import type { Collective } from './parallel/collective.js';
 
-/** The model's variables (parameters and buffers) as plain arrays, by name. */
-export function modelWeights(model: DeclipModel): Record<string, StoredTensor> {
+/**
+ * The model's variables (parameters and buffers) as plain arrays, by name. Reads
+ * asynchronously (all downloads in flight together), so it works on every backend.
+ */
+export async function modelWeights(model: DeclipModel): Promise<Record<string, StoredTensor>> {
+  const entries = model.params.entries();
+  const values = await Promise.all(entries.map((e) => e.variable.data()));
   const out: Record<string, StoredTensor> = {};
-  for (const e of model.params.entries()) {
-    out[e.name] = { dtype: 'F32', shape: [...e.variable.shape], data: Float32Array.from(e.variable.dataSync()) };
-  }
+  entries.forEach((e, i) => {
+    out[e.name] = { dtype: 'F32', shape: [...e.variable.shape], data: Float32Array.from(values[i] as Float32Array) };
+  });
   return out;
 }
 
@@ -91,16 +97,18 @@ export interface BatchGradients {
  * Forward + backward of one batch in training mode (BatchNorm statistics update). The
  * loss scalars are copied inside the gradient function: tfjs frees the tensors its tape
  * saved for the backward pass (the terms are inputs of the weighting) once the gradients
- * are computed, kept or not. The queue is only read here; enqueue `enqueueRows` after
- * checking the loss.
+ * are computed, kept or not. The values and the rows to enqueue are read back
+ * asynchronously after the backward pass has been issued (no synchronous read: the webgpu
+ * backend has none). The queue is only read here; enqueue `enqueueRows` after checking
+ * the loss.
  */
-export function batchGradients(
+export async function batchGradients(
   model: DeclipModel,
   inputs: DeclipInputs,
   queue: NearestNeighbourQueue | null,
   loss: TrainConfig['loss'],
   parallel?: { readonly exchange: LossExchange; readonly variables: tf.Variable[] },
-): BatchGradients {
+): Promise<BatchGradients> {
   let out: DeclipLossOutput | undefined;
   let copies: tf.Tensor[] = [];
   const { value, grads } = tf.variableGrads(() => {
@@ -109,13 +117,19 @@ export function batchGradients(
     return out.total;
   }, parallel?.variables ?? model.trainableVariables());
   value.dispose();
+  const named = new Map<string, tf.Tensor>();
+  for (const [variableName, g] of Object.entries(grads)) named.set(model.params.nameOf(variableName) ?? variableName, g);
   try {
-    const read = (x: tf.Tensor | undefined): number => x?.dataSync()[0] ?? Number.NaN;
-    const terms = Object.fromEntries(lossTerms.map((k, i) => [k, out?.terms[k] == null ? null : read(copies[2 + i])])) as Record<LossTerm, number | null>;
-    const enqueueRows = out?.enqueue == null ? null : Float32Array.from(out.enqueue.dataSync());
-    const named = new Map<string, tf.Tensor>();
-    for (const [variableName, g] of Object.entries(grads)) named.set(model.params.nameOf(variableName) ?? variableName, g);
-    return { grads: named, total: read(copies[0]), terms, logitScale: read(copies[1]), enqueueRows };
+    const stacked = tf.tidy(() => tf.stack(copies));
+    const [host, rows] = await Promise.all([stacked.data().finally(() => stacked.dispose()), out?.enqueue?.data()]);
+    assertWebGpuHealthy('a training step');
+    const read = (i: number): number => host[i] ?? Number.NaN;
+    const terms = Object.fromEntries(lossTerms.map((k, i) => [k, out?.terms[k] == null ? null : read(2 + i)])) as Record<LossTerm, number | null>;
+    const enqueueRows = rows === undefined ? null : Float32Array.from(rows as Float32Array);
+    return { grads: named, total: read(0), terms, logitScale: read(1), enqueueRows };
+  } catch (err) {
+    tf.dispose([...named.values()]);
+    throw err;
   } finally {
     tf.dispose(copies);
     if (out !== undefined) disposeLossOutput(out);
@@ -202,7 +216,7 @@ export class Replica {
    * total loss is finite the gradients join the step's sums and the NN queue takes the
    * batch's rows; otherwise nothing changes. Every worker takes the same decision.
    */
-  microStep(batch: DeclipBatch, slice?: BatchSlice): MicroStepValues {
+  async microStep(batch: DeclipBatch, slice?: BatchSlice): Promise<MicroStepValues> {
     const c = this.#collective;
     if (c !== undefined && slice === undefined) throw new InvalidOptionError('slice', 'A data-parallel replica needs the slice of the batch it computes');
     const inputs = batchToInputs(batch);
@@ -210,8 +224,8 @@ export class Replica {
     try {
       result =
         c === undefined || slice === undefined
-          ? batchGradients(this.model, inputs, this.queue, this.config.loss)
-          : batchGradients(this.model, inputs, this.queue, this.config.loss, {
+          ? await batchGradients(this.model, inputs, this.queue, this.config.loss)
+          : await batchGradients(this.model, inputs, this.queue, this.config.loss, {
               exchange: { mlmCount: slice.mlmCount, gather: (local) => this.#gather(c, local, slice) },
               variables: this.#variables,
             });
@@ -285,10 +299,18 @@ export class Replica {
 
   /**
    * Apply the step: mean of the summed gradients over the micro-batches (summed over the
-   * workers first), clip by global norm, AdamW at `lr`, clamp the logit scale. Returns the
-   * global gradient norm before clipping.
+   * workers first), clip by global norm, AdamW at `lr`, clamp the logit scale. Resolves to
+   * the global gradient norm before clipping.
+   *
+   * Non-finite guard: when that norm is NaN or infinite (a non-finite gradient, even with
+   * a finite loss) no parameter, moment or buffer changes, and the NaN/Inf norm is
+   * returned for the caller to count. On webgpu the decision stays on the device: the
+   * AdamW update is masked with `isFinite(norm)` and the norm is read back after the
+   * update has been issued (nothing waits for the GPU before it); AdamW's update count
+   * still advances there, and the training loop reloads its last checkpoint after such a
+   * step. On the other backends the norm is read first and the update skipped.
    */
-  update(lr: number): number {
+  async update(lr: number): Promise<number> {
     const count = this.#count;
     const raw: Record<string, tf.Tensor> = {};
     const c = this.#collective;
@@ -321,14 +343,38 @@ export class Replica {
       }
     }
     this.discard();
-    const clipped = clipByGlobalNorm(raw, this.config.optimizer.clipGradNorm ?? Infinity);
-    tf.dispose(Object.values(raw));
-    this.optimizer.step(clipped.grads, lr);
-    tf.dispose(Object.values(clipped.grads));
+    const maxNorm = this.config.optimizer.clipGradNorm ?? Infinity;
     const [lo, hi] = this.config.optimizer.logitScaleRange;
-    clampVariable(this.model.logitScaleVariable, lo, hi);
-    if (c !== undefined && this.#sliceBuffers.length > 0) this.#averageBuffers(c);
-    return clipped.norm;
+    const sq = globalNormSquared(raw);
+    try {
+      if (tf.getBackend() === 'webgpu') {
+        const { apply, scale } = tf.tidy(() => {
+          const norm = tf.sqrt(sq);
+          return {
+            apply: tf.isFinite(norm) as tf.Scalar,
+            scale: Number.isFinite(maxNorm) ? (tf.minimum(1, tf.div(maxNorm, tf.add(norm, 1e-6))) as tf.Scalar) : tf.scalar(1),
+          };
+        });
+        const clipped = scaleGrads(raw, scale);
+        this.optimizer.step(clipped, lr, apply);
+        tf.dispose([apply, scale, ...Object.values(clipped)]);
+        clampVariable(this.model.logitScaleVariable, lo, hi);
+        const norm = Math.sqrt((await sq.data())[0] ?? Number.NaN);
+        assertWebGpuHealthy('an optimizer step');
+        return norm;
+      }
+      const norm = Math.sqrt((await sq.data())[0] ?? Number.NaN);
+      if (!Number.isFinite(norm)) return norm;
+      const clipped = scaleGrads(raw, clipScale(norm, maxNorm));
+      this.optimizer.step(clipped, lr);
+      tf.dispose(Object.values(clipped));
+      clampVariable(this.model.logitScaleVariable, lo, hi);
+      if (c !== undefined && this.#sliceBuffers.length > 0) this.#averageBuffers(c);
+      return norm;
+    } finally {
+      sq.dispose();
+      tf.dispose(Object.values(raw));
+    }
   }
 
   /**
@@ -353,9 +399,11 @@ export class Replica {
     }
   }
 
-  /** Weights, optimizer moments and NN queue as plain data (copies). */
-  exportState(): ReplicaState {
-    return { weights: modelWeights(this.model), optimizer: this.optimizer.exportState(), queue: this.queue?.exportState() ?? null };
+  /** Weights, optimizer moments and NN queue as plain data (copies, read asynchronously). */
+  async exportState(): Promise<ReplicaState> {
+    const [weights, optimizer] = await Promise.all([modelWeights(this.model), this.optimizer.exportState()]);
+    assertWebGpuHealthy('reading the training state');
+    return { weights, optimizer, queue: this.queue?.exportState() ?? null };
   }
 
   /** Replace the state (and drop pending gradients). `source` names it in errors. */

@@ -80,7 +80,7 @@ async function firstLosses(backend: 'wasm' | 'cpu', config: ModelConfig, steps: 
   let afterFirst = 0;
   for (let s = 0; s < steps; s++) {
     const inputs = batchToInputs(randomBatch(rng, batch, config.vision.imageSize, microText.contextLength, microText.vocabSize));
-    const { grads, values } = declipGradients(model, inputs, queue, microLoss);
+    const { grads, values } = await declipGradients(model, inputs, queue, microLoss);
     optimizer.step(Object.fromEntries(grads), 1e-3);
     for (const g of grads.values()) g.dispose();
     disposeInputs(inputs);

@@ -15,7 +15,7 @@
  * ```ts
  * const queue = new NearestNeighbourQueue({ size: 4096, dim: 128, seed: 7 });
  * const nn = tf.tidy(() => queue.lookup(textEmbeddings)); // [B, 128], no gradient
- * queue.enqueue(textEmbeddings);                         // after the step
+ * queue.enqueue(await textEmbeddings.data() as Float32Array); // after the step
  * const saved = queue.exportState();
  * queue.dispose();
  * ```
@@ -90,25 +90,29 @@ export class NearestNeighbourQueue {
   /**
    * The nearest queued embedding (top-1 cosine) of each query row, `[B, dim]`. Queries
    * should be L2-normalised (the ranking is the same either way). The result is a constant
-   * for gradients. Reads the indices synchronously (a `[B]` int32 download). Caller owns it.
+   * for gradients. Runs on the device (no read-back). Caller owns it.
    */
   lookup(queries: tf.Tensor2D): tf.Tensor2D {
-    // The indices go through the host so that nothing links them to the queries on the
-    // gradient tape (tfjs would otherwise try to differentiate gather's int32 indices).
-    const index = tf.tidy(() => this.nearestIndices(queries));
-    const host = index.dataSync() as Int32Array;
-    index.dispose();
-    return tf.tidy(() => tf.gather(this.#asTensor(), tf.tensor1d(host, 'int32')));
+    // One custom-gradient node with a zero gradient: nothing links the int32 indices to the
+    // queries on the gradient tape (tfjs would otherwise try to differentiate gather's
+    // indices), and nothing is read back to the host inside the gradient function.
+    const table = this.#asTensor();
+    const nearest = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+      const q = args[0] as tf.Tensor2D;
+      const shape = q.shape;
+      const value = tf.gather(table, tf.argMax(tf.matMul(q, table, false, true), 1)) as tf.Tensor2D;
+      return { value, gradFunc: () => tf.zeros(shape) };
+    });
+    return nearest(queries) as tf.Tensor2D;
   }
 
   /**
-   * Push rows `[n, dim]` in order, overwriting the oldest (FIFO ring). Reads a tensor
-   * synchronously: call after the step, outside any gradient function. Rows are stored as
-   * given (pass normalised embeddings).
+   * Push rows `[n, dim]` in order, overwriting the oldest (FIFO ring). Rows are stored as
+   * given (pass normalised embeddings). Read a tensor first (`await rows.data()`): the
+   * webgpu backend cannot read synchronously.
    */
-  enqueue(rows: tf.Tensor2D | Float32Array): void {
+  enqueue(values: Float32Array): void {
     this.#assertOpen();
-    const values = rows instanceof Float32Array ? rows : (rows.dataSync() as Float32Array);
     if (values.length % this.dim !== 0) {
       throw new InvalidOptionError('rows', `enqueue: ${values.length} values is not a whole number of rows of ${this.dim}`);
     }
