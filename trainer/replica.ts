@@ -357,8 +357,8 @@ export class Replica {
         });
         const clipped = scaleGrads(raw, scale);
         this.optimizer.step(clipped, lr, apply);
+        clampVariable(this.model.logitScaleVariable, lo, hi, apply);
         tf.dispose([apply, scale, ...Object.values(clipped)]);
-        clampVariable(this.model.logitScaleVariable, lo, hi);
         const norm = Math.sqrt((await sq.data())[0] ?? Number.NaN);
         assertWebGpuHealthy('an optimizer step');
         return norm;

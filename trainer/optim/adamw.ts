@@ -187,8 +187,12 @@ export class AdamW {
 /**
  * Clamp a scalar variable (the logit scale) to `[lo, hi]` in place, after an update.
  * DeCLIP's official code clamps the parameter to [3, 6] (declip.md); CLIP/open_clip clamp
- * it to [0, ln 100]. The range is a config field (`optimizer.logitScaleRange`).
+ * it to [0, ln 100]. The range is a config field (`optimizer.logitScaleRange`). `apply` masks
+ * it as in {@link AdamW.step}.
  */
-export function clampVariable(variable: tf.Variable, lo: number, hi: number): void {
-  tf.tidy(() => variable.assign(tf.clipByValue(variable, lo, hi)));
+export function clampVariable(variable: tf.Variable, lo: number, hi: number, apply?: tf.Scalar): void {
+  tf.tidy(() => {
+    const clamped = tf.clipByValue(variable, lo, hi);
+    variable.assign(apply === undefined ? clamped : tf.where(apply, clamped, variable));
+  });
 }
