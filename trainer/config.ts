@@ -47,6 +47,11 @@ const optimizerSchema = z.strictObject({
   /** Learning rate at the end of the cosine. */
   minLr: nonNeg.default(0),
   weightDecay: nonNeg.default(0.1),
+  /**
+   * Also decay the token, positional and class embeddings. Default false (CLIP/open_clip's
+   * convention); the official DeCLIP code decays them (on in the `rn50`/`vitb32` presets).
+   */
+  decayEmbeddings: z.boolean().default(false),
   beta1: z.number().min(0).lt(1).default(0.9),
   beta2: z.number().min(0).lt(1).default(0.98),
   eps: z.number().positive().default(1e-8),
@@ -55,8 +60,11 @@ const optimizerSchema = z.strictObject({
   /** Micro-batches per optimizer step. */
   accumulate: positiveInt.default(1),
   /**
-   * The logit-scale parameter is clamped to this range after every update. Default
-   * [0, ln 100] (CLIP/open_clip); the official DeCLIP code uses [3, 6] (declip.md).
+   * The logit-scale parameter is clamped to this range at start-up and after every update
+   * (so before and after every step, as the official code does). Default [0, ln 100]
+   * (CLIP/open_clip); the official DeCLIP config uses [3, 6] (`grad_clip:
+   * logit_scale_param_value`), set in the `rn50`/`vitb32` presets. The forward pass caps
+   * exp(scale) at the model's `logitScaleMax` (100) either way.
    */
   logitScaleRange: z.tuple([z.number(), z.number()]).refine(([lo, hi]) => lo <= hi, 'Expected [lo, hi] with lo <= hi').default([0, LN_100]),
 });
@@ -145,11 +153,15 @@ export interface TrainConfig {
   readonly maxNonFinite: number;
 }
 
-/** The official recipe (batch 128 per GPU, warm-up 1e-4 -> 1e-3 over 2,500 steps, 65,536-entry NN queue) for the paper-size presets. */
+/**
+ * The official recipe for the paper-size presets (config `yfcc15m_r50_declip`): batch 128 per
+ * GPU, warm-up 1e-4 -> 1e-3 over 2,500 steps, 65,536-entry NN queue, logit-scale parameter in
+ * [3, 6], weight decay on the embeddings too, no gradient clipping.
+ */
 const PAPER_RECIPE = {
   batch: 128,
   steps: 100_000,
-  optimizer: { lr: 1e-3, warmupStartLr: 1e-4, warmupSteps: 2500, weightDecay: 0.1 },
+  optimizer: { lr: 1e-3, warmupStartLr: 1e-4, warmupSteps: 2500, weightDecay: 0.1, decayEmbeddings: true, logitScaleRange: [3, 6] },
   loss: { queueSize: 65536 },
   data: { workers: 8, prefetch: 4 },
   checkpointEvery: 1000,

@@ -2,8 +2,9 @@
  * All DeCLIP losses for one batch, in ONE function usable inside `tf.variableGrads`.
  *
  * `total = w_clip * CLIP(MVS) + w_nns * NNS + w_simsiam * SimSiam + w_mlm * MLM` (terms with
- * weight 0 are not computed). Follows ../shared/bench/ref_declip_torch.py: text view 1 is the
- * MLM-masked caption (one text pass serves CLIP, NNS and MLM), text view 2 the EDA caption;
+ * weight 0 are not computed). Follows the official code (test/reference/official_losses.py is its
+ * transcription): text view 1 is the MLM-masked caption (one text pass serves CLIP, NNS and MLM),
+ * text view 2 the EDA caption;
  * NN lookups use the queue as it was before this batch; the rows to enqueue (EDA embeddings,
  * then caption embeddings, normalised) are returned and pushed AFTER the step, outside the
  * gradient.
@@ -114,6 +115,60 @@ export interface LossValues {
   readonly logitScale: number;
 }
 
+/** What {@link combineLosses} needs: the towers' and heads' outputs for one batch. */
+export interface TermInputs {
+  /** Image embeddings, one per view, un-normalised `[B, D]`. */
+  readonly images: readonly tf.Tensor2D[];
+  /** Text embeddings (caption, then EDA caption), un-normalised `[B, D]`. */
+  readonly texts: readonly tf.Tensor2D[];
+  /** SimSiam predictor (`p`) and projector (`z`) outputs of the two image views; null when off. */
+  readonly simsiam: { readonly p1: tf.Tensor2D; readonly p2: tf.Tensor2D; readonly z1: tf.Tensor2D; readonly z2: tf.Tensor2D } | null;
+  /** MLM logits at the masked positions `[M, V]`, their targets `[M]`, and the mean's denominator (default M). */
+  readonly mlm: { readonly logits: tf.Tensor2D; readonly targets: tf.Tensor1D; readonly count?: number } | null;
+}
+
+/**
+ * The loss terms and their weighted total from the towers' outputs, as the official code
+ * combines them (test/reference/official_losses.py transcribes it; the reference test checks
+ * every term and gradient): MVS over every (image view, text view) pair, NNS over every
+ * (image view, neighbours of a text view) pair, SimSiam with stop-gradient, MLM over the
+ * masked positions. Terms with weight 0 (or without their inputs) are null. `enqueue` holds the
+ * normalised text rows to push into the queue after the step (EDA first, then caption, the
+ * official order). Call inside a tidy or gradient function; nothing is kept here.
+ */
+export function combineLosses(
+  inputs: TermInputs,
+  queue: NearestNeighbourQueue | null,
+  config: LossConfig,
+  scale: tf.Scalar,
+): { total: tf.Scalar; terms: Record<LossTerm, tf.Scalar | null>; enqueue: tf.Tensor2D | null } {
+  const w = config.weights;
+  const images = inputs.images.map((x) => l2Normalize(x));
+  const texts = inputs.texts.map((x) => l2Normalize(x));
+  const terms: Record<LossTerm, tf.Scalar | null> = { clip: null, nns: null, simsiam: null, mlm: null };
+  if (w.clip > 0) terms.clip = multiViewInfoNCE(images, texts, scale);
+  let enqueue: tf.Tensor2D | null = null;
+  if (w.nns > 0) {
+    if (queue === null) throw new InvalidOptionError('queue', 'NNS weight is > 0 but no NearestNeighbourQueue was given');
+    // Official pairing: every image view against the neighbours of every text view
+    // (2 x 2 = four image->text cross-entropies with DeCLIP's views).
+    terms.nns = nnsLoss(images, texts.map((t) => queue.lookup(t)), scale);
+    enqueue = tf.concat([...texts].reverse(), 0);
+  }
+  const s = inputs.simsiam;
+  if (w.simsiam > 0 && s !== null) terms.simsiam = simsiamLoss(s.p1, s.p2, s.z1, s.z2);
+  const m = inputs.mlm;
+  if (w.mlm > 0 && m !== null) terms.mlm = mlmLoss(m.logits, m.targets, m.count);
+  const weighted: tf.Scalar[] = [];
+  for (const k of lossTerms) {
+    const t = terms[k];
+    if (t !== null) weighted.push(tf.mul(t, w[k]));
+  }
+  if (weighted.length === 0) throw new InvalidOptionError('loss.weights', 'Every loss weight is 0');
+  const total = weighted.length === 1 ? (weighted[0] as tf.Scalar) : (tf.addN(weighted) as tf.Scalar);
+  return { total, terms, enqueue };
+}
+
 /**
  * Compute every enabled loss term for one batch. Call inside the function given to
  * `tf.variableGrads` (it returns `out.total`) or inside `tf.tidy`. `training` selects
@@ -131,10 +186,8 @@ export function declipLosses(
   exchange?: LossExchange,
 ): DeclipLossOutput {
   const w = config.weights;
-  const useNns = w.nns > 0;
   const useSimSiam = w.simsiam > 0;
   const useMlm = w.mlm > 0;
-  if (useNns && queue === null) throw new InvalidOptionError('queue', 'NNS weight is > 0 but no NearestNeighbourQueue was given');
   if (useSimSiam && (config.imageViews !== 2 || !model.hasSimSiam)) {
     throw new InvalidOptionError('loss.weights.simsiam', 'SimSiam needs 2 image views and a model with SimSiam heads');
   }
@@ -158,46 +211,20 @@ export function declipLosses(
       [f1, f2, captionEmbedding, edaEmbedding] = [all[0] as tf.Tensor2D, all[1] ?? null, all[2] as tf.Tensor2D, all[3] ?? null];
     }
 
-    const images = [l2Normalize(f1)];
-    if (f2 !== null) images.push(l2Normalize(f2));
-    const texts = [l2Normalize(captionEmbedding)];
-    if (edaEmbedding !== null) texts.push(l2Normalize(edaEmbedding));
-
-    const terms: Record<LossTerm, tf.Scalar | null> = { clip: null, nns: null, simsiam: null, mlm: null };
-    if (w.clip > 0) terms.clip = multiViewInfoNCE(images, texts, scale);
-
-    let enqueue: tf.Tensor2D | null = null;
-    if (useNns && queue !== null) {
-      // Pairs (image view k, NN(text view k)); with unequal view counts the last view repeats.
-      const n = Math.max(images.length, texts.length);
-      const imgs: tf.Tensor2D[] = [];
-      const nns: tf.Tensor2D[] = [];
-      for (let k = 0; k < n; k++) {
-        imgs.push(images[Math.min(k, images.length - 1)] as tf.Tensor2D);
-        nns.push(queue.lookup(texts[Math.min(k, texts.length - 1)] as tf.Tensor2D));
-      }
-      terms.nns = nnsLoss(imgs, nns, scale);
-      enqueue = tf.concat([...texts].reverse(), 0); // official order: EDA first, then caption
-    }
-
+    let simsiam: TermInputs['simsiam'] = null;
     if (useSimSiam && f2 !== null) {
       const z1 = model.project(f1, training);
       const z2 = model.project(f2, training);
-      terms.simsiam = simsiamLoss(model.predict(z1, training), model.predict(z2, training), z1, z2);
+      simsiam = { p1: model.predict(z1, training), p2: model.predict(z2, training), z1, z2 };
     }
-
+    let mlm: TermInputs['mlm'] = null;
     if (useMlm) {
       const tokens = maskedView ? caption.tokens : model.encodeText(inputs.tokensMasked, inputs.eot).tokens;
-      terms.mlm = mlmLoss(model.mlmLogits(tokens, inputs.mlmIndex), inputs.mlmTargets, exchange?.mlmCount);
+      mlm = { logits: model.mlmLogits(tokens, inputs.mlmIndex), targets: inputs.mlmTargets, ...(exchange === undefined ? {} : { count: exchange.mlmCount }) };
     }
-
-    const weighted: tf.Scalar[] = [];
-    for (const k of lossTerms) {
-      const t = terms[k];
-      if (t !== null) weighted.push(tf.mul(t, w[k]));
-    }
-    if (weighted.length === 0) throw new InvalidOptionError('loss.weights', 'Every loss weight is 0');
-    const total = weighted.length === 1 ? (weighted[0] as tf.Scalar) : (tf.addN(weighted) as tf.Scalar);
+    const images = f2 === null ? [f1] : [f1, f2];
+    const texts = edaEmbedding === null ? [captionEmbedding] : [captionEmbedding, edaEmbedding];
+    const { total, terms, enqueue } = combineLosses({ images, texts, simsiam, mlm }, queue, config, scale);
     result = { total, terms, logitScale: scale, enqueue };
     tf.keep(total);
     tf.keep(scale);

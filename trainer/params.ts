@@ -41,6 +41,8 @@ export interface ParamSpec {
   readonly trainable: boolean;
   /** AdamW weight decay applies (see the module rule). Always false for buffers. */
   readonly decay: boolean;
+  /** A token, positional or class embedding (decays only with AdamW's `decayEmbeddings`). */
+  readonly embedding?: boolean;
 }
 
 /** One materialised parameter. `variable.name` is unique per process; `name` is the model name. */
@@ -49,6 +51,7 @@ export interface ParamEntry {
   readonly variable: tf.Variable;
   readonly trainable: boolean;
   readonly decay: boolean;
+  readonly embedding: boolean;
 }
 
 export const zeros: Init = Object.freeze({ kind: 'zeros' });
@@ -64,6 +67,14 @@ export function weight(name: string, shape: readonly number[], init: Init): Para
 /** A trainable parameter without weight decay (bias, norm gain, embedding, scale). */
 export function noDecay(name: string, shape: readonly number[], init: Init): ParamSpec {
   return { name, shape, init, trainable: true, decay: false };
+}
+
+/**
+ * A token, positional or class embedding: no decay under the CLIP convention, decayed by the
+ * official DeCLIP code (AdamW's `decayEmbeddings`, on in the paper presets).
+ */
+export function embedding(name: string, shape: readonly number[], init: Init): ParamSpec {
+  return { name, shape, init, trainable: true, decay: false, embedding: true };
 }
 
 /** A non-trainable buffer. */
@@ -167,7 +178,7 @@ export class ParamStore {
       const value = tf.tensor(initialValues(s, seed), [...s.shape], 'float32');
       const variable = tf.variable(value, s.trainable, `${scope}/${s.name}`);
       value.dispose();
-      return { name: s.name, variable, trainable: s.trainable, decay: s.decay };
+      return { name: s.name, variable, trainable: s.trainable, decay: s.decay, embedding: s.embedding === true };
     });
     return new ParamStore(entries);
   }

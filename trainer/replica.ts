@@ -196,7 +196,11 @@ export class Replica {
       beta2: config.optimizer.beta2,
       eps: config.optimizer.eps,
       weightDecay: config.optimizer.weightDecay,
+      decayEmbeddings: config.optimizer.decayEmbeddings,
     });
+    // The official code clamps the logit scale before every step too; after the first step
+    // the clamp after each update covers that, so one clamp here makes the two the same.
+    clampVariable(this.model.logitScaleVariable, ...config.optimizer.logitScaleRange);
     this.#collective = collective;
     const whole = wholeBatchParameters(this.model);
     this.#variables = this.model

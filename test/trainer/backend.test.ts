@@ -55,7 +55,7 @@ t.test('gradients are registered once (idempotent)', async (tt) => {
   tt.ok(tf.getGradient('GatherV2'), 'GatherV2 has a gradient');
 });
 
-const microText = { vocabSize: 40, contextLength: 8, width: 32, layers: 1, heads: 2, activation: 'gelu' } as const;
+const microText = { vocabSize: 40, contextLength: 8, width: 32, layers: 1, heads: 2, activation: 'gelu', projectionBias: false } as const;
 const micro = (vision: ModelConfig['vision']): ModelConfig => ({
   ...modelPresets.tiny,
   embedDim: 16,

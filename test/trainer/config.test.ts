@@ -21,6 +21,20 @@ t.test('defaults: tiny model, declip losses, AdamW with DeCLIP betas, logit scal
   t.equal(resolveTrainConfig({ data: { augment: 'light' } }).data.augment, 'light');
 });
 
+t.test('paper presets follow the official code: logit scale in [3, 6], embeddings decay, no clipping', async (t) => {
+  for (const name of ['rn50', 'vitb32'] as const) {
+    const c = resolveTrainConfig(TRAIN_PRESETS[name]);
+    t.same(c.optimizer.logitScaleRange, [3, 6], `${name}: grad_clip logit_scale_param_value [3, 6]`);
+    t.equal(c.optimizer.decayEmbeddings, true, `${name}: token/positional/class embeddings decay`);
+    t.equal(c.optimizer.clipGradNorm, null, `${name}: no gradient-norm clipping`);
+    t.equal(c.model.simsiam?.predictorHidden, 512, `${name}: prediction_MLP hidden 512`);
+    t.equal(c.model.text.projectionBias, true, `${name}: nn.Linear text projection`);
+  }
+  const tiny = resolveTrainConfig(TRAIN_PRESETS.tiny);
+  t.equal(tiny.optimizer.decayEmbeddings, false, 'small presets keep the CLIP convention (docs/model-and-losses.md)');
+  t.equal(tiny.optimizer.clipGradNorm, 1);
+});
+
 t.test('clip mode is the baseline loss; weights and sizes can be overridden', async (t) => {
   const c = resolveTrainConfig({ mode: 'clip', imageSize: 64, contextLength: 16, vocabSize: 500 });
   t.same(c.loss.weights, { clip: 1, nns: 0, simsiam: 0, mlm: 0 });

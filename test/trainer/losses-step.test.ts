@@ -12,7 +12,7 @@ import {
 import { type LossConfig, lossPresets, resolveLossConfig } from '../../trainer/losses/config.js';
 import { NearestNeighbourQueue } from '../../trainer/losses/nn-queue.js';
 import { type DeclipModel, createDeclipModel } from '../../trainer/models/index.js';
-import { f64, microResNet, microVit, normalizeRows, randomInputs, refCosineMean, refInfoNCE, useCpu } from './models-fixtures.js';
+import { f64, microResNet, microVit, normalizeRows, randomInputs, refCosineMean, refImageToTextCE, refInfoNCE, useCpu } from './models-fixtures.js';
 
 await useCpu();
 
@@ -55,7 +55,9 @@ function expectedTerms(model: DeclipModel, inputs: DeclipInputs, queue: NearestN
   const t2 = normalizeRows(read(() => model.encodeText(inputs.tokensEda, inputs.eotEda).embedding), d);
   const clip = (refInfoNCE(i1, t1, B, d, scale) + refInfoNCE(i2, t1, B, d, scale) + refInfoNCE(i1, t2, B, d, scale) + refInfoNCE(i2, t2, B, d, scale)) / 4;
   const q = queue.exportState().data;
-  const nns = (refInfoNCE(i1, refNeighbours(t1, d, q), B, d, scale) + refInfoNCE(i2, refNeighbours(t2, d, q), B, d, scale)) / 2;
+  const [n1, n2] = [refNeighbours(t1, d, q), refNeighbours(t2, d, q)];
+  const ce = (i: Float64Array, n: Float64Array): number => refImageToTextCE(i, n, B, d, scale);
+  const nns = (ce(i1, n1) + ce(i1, n2) + ce(i2, n1) + ce(i2, n2)) / 4;
   const f1 = read(() => model.encodeImage(inputs.images1, false));
   const f2 = read(() => model.encodeImage(inputs.images2, false));
   const z = (f: Float64Array): Float64Array => read(() => model.project(tf.tensor2d(Float32Array.from(f), [B, d]), false));

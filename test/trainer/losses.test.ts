@@ -8,7 +8,7 @@ import { maskedPositions, mlmLoss } from '../../trainer/losses/mlm.js';
 import { nnsLoss } from '../../trainer/losses/nns.js';
 import { NearestNeighbourQueue } from '../../trainer/losses/nn-queue.js';
 import { lossPresets, resolveLossConfig } from '../../trainer/losses/config.js';
-import { f64, normalizeRows, randomMatrix, refCosineMean, refInfoNCE, useCpu } from './models-fixtures.js';
+import { f64, normalizeRows, randomMatrix, refCosineMean, refImageToTextCE, refInfoNCE, useCpu } from './models-fixtures.js';
 
 
 await useCpu();
@@ -65,7 +65,7 @@ t.test('MVS is the mean of InfoNCE over the 2x2 image/text view pairs', async (t
   close(t, single, refInfoNCE(i1, t1, b, d, s), 1e-4, 'one view each is plain CLIP');
 });
 
-t.test('NNS is the mean InfoNCE of image view k against the neighbours of text view k', async (t) => {
+t.test('NNS (official) is the mean image->text CE of every image view against every neighbour set', async (t) => {
   const rng = new Rng(3);
   const b = 4;
   const d = 5;
@@ -78,8 +78,13 @@ t.test('NNS is the mean InfoNCE of image view k against the neighbours of text v
   const got = tf.tidy(() =>
     nnsLoss([mat(i1, b, d), mat(i2, b, d)], [mat(n1, b, d), mat(n2, b, d)], 3).dataSync()[0] ?? NaN,
   );
-  close(t, got, (refInfoNCE(i1, n1, b, d, 3) + refInfoNCE(i2, n2, b, d, 3)) / 2, 1e-4, 'nns');
+  const ce = (i: Float64Array, n: Float64Array): number => refImageToTextCE(i, n, b, d, 3);
+  close(t, got, (ce(i1, n1) + ce(i1, n2) + ce(i2, n1) + ce(i2, n2)) / 4, 1e-4, 'nns: four image->text terms');
+  t.not(got, (refInfoNCE(i1, n1, b, d, 3) + refInfoNCE(i2, n2, b, d, 3)) / 2, 'not the symmetric two-pair form');
+  const one = tf.tidy(() => nnsLoss([mat(i1, b, d)], [mat(n1, b, d), mat(n2, b, d)], 3).dataSync()[0] ?? NaN);
+  close(t, one, (ce(i1, n1) + ce(i1, n2)) / 2, 1e-4, 'one image view: two terms');
   t.throws(() => tf.tidy(() => nnsLoss([mat(i1, b, d)], [], 1)), InvalidOptionError);
+  t.throws(() => tf.tidy(() => nnsLoss([], [mat(n1, b, d)], 1)), InvalidOptionError);
 });
 
 t.test('SimSiam is -1/2 [cos(p1, z2) + cos(p2, z1)] and stops the gradient through z', async (t) => {

@@ -101,7 +101,19 @@ export function normalizeRows(x: Float64Array, cols: number): Float64Array {
   return out;
 }
 
+/** Symmetric InfoNCE with float64 loops: (CE over rows + CE over columns) / 2. */
 export function refInfoNCE(img: Float64Array, txt: Float64Array, b: number, d: number, scale: number): number {
+  const [rows, cols] = refDirectionalCE(img, txt, b, d, scale);
+  return (rows + cols) / 2;
+}
+
+/** Image->text only: CE over the rows of `scale * img txt^T` (one NNS term). */
+export function refImageToTextCE(img: Float64Array, txt: Float64Array, b: number, d: number, scale: number): number {
+  return refDirectionalCE(img, txt, b, d, scale)[0];
+}
+
+/** [CE over rows, CE over columns] of `scale * img txt^T` with diagonal targets, float64. */
+function refDirectionalCE(img: Float64Array, txt: Float64Array, b: number, d: number, scale: number): [number, number] {
   const logits: number[][] = [];
   for (let i = 0; i < b; i++) {
     const row: number[] = [];
@@ -124,7 +136,7 @@ export function refInfoNCE(img: Float64Array, txt: Float64Array, b: number, d: n
     return total / b;
   };
   const at = (i: number, j: number): number => logits[i]?.[j] ?? NaN;
-  return (ce(at) + ce((i, j) => at(j, i))) / 2;
+  return [ce(at), ce((i, j) => at(j, i))];
 }
 
 export function refCosineMean(a: Float64Array, c: Float64Array, b: number, d: number): number {

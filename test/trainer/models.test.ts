@@ -35,10 +35,16 @@ t.test('parameter counts: tiny/small equal the PyTorch reference, rn50/vitb32 eq
   t.equal(countModelParameters('tiny'), referenceCount({ size: 32, vw: 128, vd: 2, vocab: 4100, ctx: 24, td: 2 }));
   t.equal(countModelParameters('small'), referenceCount({ size: 64, vw: 192, vd: 4, vocab: 8196, ctx: 32, td: 4 }));
   // CLIP's published totals (openai/CLIP: RN50 102,007,137; ViT-B/32 151,277,313) use a
-  // 49,408-token vocabulary and have no DeCLIP heads.
-  const clipOnly = (c: ModelConfig): ModelConfig => ({ ...c, text: { ...c.text, vocabSize: 49408 }, simsiam: null, mlmHead: false });
+  // 49,408-token vocabulary, a bias-free text projection and no DeCLIP heads.
+  const clipOnly = (c: ModelConfig): ModelConfig => ({ ...c, text: { ...c.text, vocabSize: 49408, projectionBias: false }, simsiam: null, mlmHead: false });
   t.equal(countModelParameters(clipOnly(modelPresets.rn50)), 102_007_137);
   t.equal(countModelParameters(clipOnly(modelPresets.vitb32)), 151_277_313);
+  // The official DeCLIP text projection is an nn.Linear: one bias of embedDim more.
+  const withBias = (c: ModelConfig): ModelConfig => ({ ...clipOnly(c), text: { ...clipOnly(c).text, projectionBias: true } });
+  t.equal(countModelParameters(withBias(modelPresets.rn50)), 102_007_137 + 1024);
+  t.equal(countModelParameters(withBias(modelPresets.vitb32)), 151_277_313 + 512);
+  t.ok(modelPresets.rn50.text.projectionBias && modelPresets.vitb32.text.projectionBias, 'the paper presets use the official biased projection');
+  t.equal(modelPresets.rn50.simsiam?.predictorHidden, 512, 'official prediction_MLP hidden width');
   // shapes of the big presets from their specs alone (nothing is allocated)
   const shape = (c: ModelConfig, name: string): readonly number[] | undefined => modelSpecs(c).find((s) => s.name === name)?.shape;
   t.same(shape(modelPresets.rn50, 'visual.attnpool.c_proj.weight'), [1024, 2048]);

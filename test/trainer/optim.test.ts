@@ -39,6 +39,25 @@ t.test('AdamW matches hand-computed updates, decaying only params with decay: tr
   t.equal(tf.memory().numTensors, start, 'no tensors left behind');
 });
 
+t.test('AdamW decays embeddings only with decayEmbeddings (official DeCLIP), never biases', async (t) => {
+  const run = (decayEmbeddings: boolean): number[] => {
+    const emb = { ...scalarParam('emb', 1, false), embedding: true };
+    const bias = scalarParam('bias', 1, false);
+    const opt = new AdamW([emb, bias], { weightDecay: 0.1, decayEmbeddings });
+    const g = { emb: tf.scalar(0.5), bias: tf.scalar(0.5) };
+    opt.step(g, 0.1);
+    const out = [emb.variable.dataSync()[0] ?? NaN, bias.variable.dataSync()[0] ?? NaN];
+    tf.dispose([...Object.values(g), emb.variable, bias.variable]);
+    opt.dispose();
+    return out;
+  };
+  const [embOff, biasOff] = run(false);
+  const [embOn, biasOn] = run(true);
+  t.ok(Math.abs((embOff ?? NaN) - 0.9) < 1e-6 && Math.abs((biasOff ?? NaN) - 0.9) < 1e-6, 'off: no decay on either');
+  t.ok(Math.abs((embOn ?? NaN) - 0.89) < 1e-6, `on: the embedding decays (${embOn})`);
+  t.ok(Math.abs((biasOn ?? NaN) - 0.9) < 1e-6, 'on: the bias still does not');
+});
+
 t.test('AdamW agrees with a float64 reference over 20 random steps on a matrix', async (t) => {
   const rng = new Rng(7);
   const init = Array.from({ length: 6 }, () => rng.normal());

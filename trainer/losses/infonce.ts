@@ -13,14 +13,25 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { logSoftmax } from '../kernels/log-softmax.js';
 
+/** Mean cross-entropy over the rows of `logits` `[B, B]` with the diagonal as targets. */
+function diagonalCE(logits: tf.Tensor2D): tf.Scalar {
+  const b = logits.shape[0];
+  return tf.div(tf.sum(tf.mul(logSoftmax(logits), tf.eye(b))), -b) as tf.Scalar;
+}
+
 /** Symmetric InfoNCE of normalised `image` and `text` `[B, D]` at scale `scale` (scalar). */
 export function infoNCE(image: tf.Tensor2D, text: tf.Tensor2D, scale: tf.Scalar | number): tf.Scalar {
-  const b = image.shape[0];
-  const logits = tf.mul(tf.matMul(image, text, false, true), scale);
-  const eye = tf.eye(b);
-  const rows = tf.sum(tf.mul(logSoftmax(logits), eye));
-  const cols = tf.sum(tf.mul(logSoftmax(tf.transpose(logits)), eye));
-  return tf.div(tf.add(rows, cols), -2 * b) as tf.Scalar;
+  const logits = tf.mul(tf.matMul(image, text, false, true), scale) as tf.Tensor2D;
+  return tf.div(tf.add(diagonalCE(logits), diagonalCE(tf.transpose(logits))), 2) as tf.Scalar;
+}
+
+/**
+ * One direction only: the mean cross-entropy over the rows of `scale * image text^T` with the
+ * diagonal as targets, `-1/B sum_i log softmax_j(logits_ij)_ii` (PyTorch
+ * `F.cross_entropy(logits, arange(B))`). NNS is made of these.
+ */
+export function imageToTextCE(image: tf.Tensor2D, text: tf.Tensor2D, scale: tf.Scalar | number): tf.Scalar {
+  return diagonalCE(tf.mul(tf.matMul(image, text, false, true), scale) as tf.Tensor2D);
 }
 
 /**

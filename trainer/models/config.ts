@@ -53,6 +53,11 @@ export interface TextConfig {
   readonly layers: number;
   readonly heads: number;
   readonly activation: Activation;
+  /**
+   * Add a bias to the text projection (official DeCLIP: `nn.Linear`, on in `rn50`/`vitb32`);
+   * false is CLIP's bias-free projection matrix.
+   */
+  readonly projectionBias: boolean;
 }
 
 /** SimSiam heads on the image embedding. */
@@ -88,7 +93,7 @@ export const modelPresets: Readonly<Record<PresetName, ModelConfig>> = Object.fr
   tiny: {
     embedDim: 128,
     vision: { kind: 'vit', imageSize: 32, patchSize: 8, width: 128, layers: 2, heads: 4, activation: 'gelu' },
-    text: { vocabSize: 4100, contextLength: 24, width: 128, layers: 2, heads: 4, activation: 'gelu' },
+    text: { vocabSize: 4100, contextLength: 24, width: 128, layers: 2, heads: 4, activation: 'gelu', projectionBias: false },
     simsiam: { projector: [256, 256, 256], predictorHidden: 64 },
     mlmHead: true,
     logitScaleInit: LOGIT_SCALE_INIT,
@@ -97,7 +102,7 @@ export const modelPresets: Readonly<Record<PresetName, ModelConfig>> = Object.fr
   small: {
     embedDim: 128,
     vision: { kind: 'vit', imageSize: 64, patchSize: 8, width: 192, layers: 4, heads: 3, activation: 'gelu' },
-    text: { vocabSize: 8196, contextLength: 32, width: 128, layers: 4, heads: 4, activation: 'gelu' },
+    text: { vocabSize: 8196, contextLength: 32, width: 128, layers: 4, heads: 4, activation: 'gelu', projectionBias: false },
     simsiam: { projector: [256, 256, 256], predictorHidden: 64 },
     mlmHead: true,
     logitScaleInit: LOGIT_SCALE_INIT,
@@ -106,8 +111,8 @@ export const modelPresets: Readonly<Record<PresetName, ModelConfig>> = Object.fr
   rn50: {
     embedDim: 1024,
     vision: { kind: 'resnet', imageSize: 224, layers: [3, 4, 6, 3], width: 64, heads: 32 },
-    text: { vocabSize: 49412, contextLength: 77, width: 512, layers: 12, heads: 8, activation: 'quick_gelu' },
-    simsiam: { projector: [1024, 1024, 1024], predictorHidden: 256 },
+    text: { vocabSize: 49412, contextLength: 77, width: 512, layers: 12, heads: 8, activation: 'quick_gelu', projectionBias: true },
+    simsiam: { projector: [1024, 1024, 1024], predictorHidden: 512 },
     mlmHead: true,
     logitScaleInit: LOGIT_SCALE_INIT,
     logitScaleMax: 100,
@@ -115,8 +120,8 @@ export const modelPresets: Readonly<Record<PresetName, ModelConfig>> = Object.fr
   vitb32: {
     embedDim: 512,
     vision: { kind: 'vit', imageSize: 224, patchSize: 32, width: 768, layers: 12, heads: 12, activation: 'quick_gelu' },
-    text: { vocabSize: 49412, contextLength: 77, width: 512, layers: 12, heads: 8, activation: 'quick_gelu' },
-    simsiam: { projector: [1024, 1024, 1024], predictorHidden: 256 },
+    text: { vocabSize: 49412, contextLength: 77, width: 512, layers: 12, heads: 8, activation: 'quick_gelu', projectionBias: true },
+    simsiam: { projector: [1024, 1024, 1024], predictorHidden: 512 },
     mlmHead: true,
     logitScaleInit: LOGIT_SCALE_INIT,
     logitScaleMax: 100,
@@ -173,6 +178,7 @@ function resolveText(t: Record<string, unknown>): TextConfig {
     layers: expectInteger('text.layers', t['layers'], 0),
     heads,
     activation: expectOneOf('text.activation', t['activation'] ?? 'gelu', activations),
+    projectionBias: expectBoolean('text.projectionBias', t['projectionBias'] ?? false),
   };
 }
 

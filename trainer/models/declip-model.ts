@@ -102,9 +102,14 @@ export class DeclipModel {
     return predictorForward(this.params, z, training);
   }
 
-  /** `min(exp(logit_scale), logitScaleMax)` as a scalar tensor. */
+  /**
+   * `min(exp(logit_scale), logitScaleMax)` as a scalar tensor. The gradient is the official
+   * code's: it caps through `.data`, which autograd never sees, so above the cap the forward
+   * uses the cap while the parameter still gets `dL/dscale * exp(logit_scale)` (tf.minimum would
+   * give it 0 there, and a parameter above ln 100 could never come back down).
+   */
   logitScale(): tf.Scalar {
-    return tf.minimum(tf.exp(this.params.get('logit_scale')), this.config.logitScaleMax) as tf.Scalar;
+    return cappedExp(this.params.get('logit_scale') as tf.Scalar, this.config.logitScaleMax);
   }
 
   /** The raw `logit_scale` variable (the optimiser may clamp it to [3, 6] between steps). */
@@ -139,4 +144,14 @@ export class DeclipModel {
 export function createDeclipModel(config: PresetName | ModelConfig, options: CreateModelOptions): DeclipModel {
   const seed = expectInteger('seed', options.seed, 0, 4294967295);
   return new DeclipModel(resolveModelConfig(config), { seed });
+}
+
+/** `min(exp(x), max)` with the gradient of `exp(x)` (the cap is invisible to the gradient, see {@link DeclipModel.logitScale}). */
+export function cappedExp(x: tf.Scalar, max: number): tf.Scalar {
+  const f = tf.customGrad((...inputs: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const e = tf.exp(inputs[0] as tf.Tensor);
+    (inputs[1] as tf.GradSaveFunc)([e]);
+    return { value: tf.minimum(e, max), gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.mul(dy, saved[0] as tf.Tensor) };
+  });
+  return f(x) as tf.Scalar;
 }

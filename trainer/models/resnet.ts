@@ -13,7 +13,7 @@
  * ```
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { type ParamSpec, batchNormSpec, linearSpec, noDecay, normal, uniform, weight, zeros } from '../params.js';
+import { type ParamSpec, batchNormSpec, embedding, linearSpec, normal, uniform, weight, zeros } from '../params.js';
 import type { ResNetConfig } from './config.js';
 import { type ParamSource, attention, batchNorm, conv2d, linear } from './layers.js';
 import type { ImageTower } from './tower.js';
@@ -82,7 +82,7 @@ export function resnetSpecs(c: ResNetConfig, embedDim: number): ParamSpec[] {
   }
   const std = pooledDim ** -0.5;
   specs.push(
-    noDecay('visual.attnpool.positional_embedding', [spatial * spatial + 1, pooledDim], normal(std)),
+    embedding('visual.attnpool.positional_embedding', [spatial * spatial + 1, pooledDim], normal(std)),
     ...linearSpec('visual.attnpool.k_proj', pooledDim, pooledDim, true, normal(std)),
     ...linearSpec('visual.attnpool.q_proj', pooledDim, pooledDim, true, normal(std)),
     ...linearSpec('visual.attnpool.v_proj', pooledDim, pooledDim, true, normal(std)),

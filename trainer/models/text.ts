@@ -14,7 +14,7 @@
  * ```
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { type ParamSpec, layerNormSpec, linearSpec, noDecay, normal, weight } from '../params.js';
+import { type ParamSpec, embedding, layerNormSpec, linearSpec, noDecay, normal, uniform, weight } from '../params.js';
 import type { TextConfig } from './config.js';
 import { type ParamSource, gatherRows, layerNorm, linear } from './layers.js';
 import { transformerForward, transformerSpecs } from './transformer.js';
@@ -24,11 +24,13 @@ export const MASK_VALUE = -1e9;
 
 export function textSpecs(c: TextConfig, embedDim: number): ParamSpec[] {
   return [
-    noDecay('token_embedding.weight', [c.vocabSize, c.width], normal(0.02)),
-    noDecay('positional_embedding', [c.contextLength, c.width], normal(0.01)),
+    embedding('token_embedding.weight', [c.vocabSize, c.width], normal(0.02)),
+    embedding('positional_embedding', [c.contextLength, c.width], normal(0.01)),
     ...transformerSpecs('transformer', c),
     ...layerNormSpec('ln_final', c.width),
     weight('text_projection', [c.width, embedDim], normal(c.width ** -0.5)),
+    // PyTorch nn.Linear's default bias init, as the official text tower keeps it.
+    ...(c.projectionBias ? [noDecay('text_projection.bias', [embedDim], uniform(c.width ** -0.5))] : []),
   ];
 }
 
@@ -62,7 +64,8 @@ export function textForward(p: ParamSource, c: TextConfig, ids: tf.Tensor2D, eot
   // Pool at EOT with a one-hot mask (differentiable without gather/UnsortedSegmentSum).
   const pick = tf.reshape(tf.oneHot(tf.cast(eot, 'int32'), l, 1, 0, 'float32'), [b, l, 1]);
   const pooled = tf.sum(tf.mul(x, pick), 1) as tf.Tensor2D;
-  return { embedding: tf.matMul(pooled, p.get('text_projection') as tf.Tensor2D), tokens: x };
+  const projected: tf.Tensor2D = tf.matMul(pooled, p.get('text_projection') as tf.Tensor2D);
+  return { embedding: c.projectionBias ? (tf.add(projected, p.get('text_projection.bias')) as tf.Tensor2D) : projected, tokens: x };
 }
 
 /**

@@ -12,7 +12,7 @@
  * ```
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { type ParamSpec, layerNormSpec, noDecay, normal, uniform, weight } from '../params.js';
+import { type ParamSpec, embedding, layerNormSpec, normal, uniform, weight } from '../params.js';
 import type { ViTConfig } from './config.js';
 import { type ParamSource, layerNorm } from './layers.js';
 import type { ImageTower } from './tower.js';
@@ -25,8 +25,8 @@ export function vitSpecs(c: ViTConfig, embedDim: number): ParamSpec[] {
   const scale = w ** -0.5;
   return [
     weight('visual.conv1.weight', [w, 3, p, p], uniform(1 / Math.sqrt(3 * p * p))),
-    noDecay('visual.class_embedding', [w], normal(scale)),
-    noDecay('visual.positional_embedding', [grid * grid + 1, w], normal(scale)),
+    embedding('visual.class_embedding', [w], normal(scale)),
+    embedding('visual.positional_embedding', [grid * grid + 1, w], normal(scale)),
     ...layerNormSpec('visual.ln_pre', w),
     ...transformerSpecs('visual.transformer', c),
     ...layerNormSpec('visual.ln_post', w),

@@ -25,7 +25,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { CheckpointError } from '../../core/errors.js';
-import { expectNumber } from '../../core/validate.js';
+import { expectBoolean, expectNumber } from '../../core/validate.js';
 import { adamwInPlace } from '../kernels/adamw.js';
 import type { NamedGrads, OptimParam } from './param.js';
 
@@ -34,6 +34,8 @@ export interface AdamWOptions {
   readonly beta2?: number;
   readonly eps?: number;
   readonly weightDecay?: number;
+  /** Also decay parameters marked `embedding` (official DeCLIP does; CLIP's convention does not). */
+  readonly decayEmbeddings?: boolean;
 }
 
 export interface ResolvedAdamWOptions {
@@ -41,9 +43,10 @@ export interface ResolvedAdamWOptions {
   readonly beta2: number;
   readonly eps: number;
   readonly weightDecay: number;
+  readonly decayEmbeddings: boolean;
 }
 
-export const ADAMW_DEFAULTS: ResolvedAdamWOptions = Object.freeze({ beta1: 0.9, beta2: 0.98, eps: 1e-8, weightDecay: 0.1 });
+export const ADAMW_DEFAULTS: ResolvedAdamWOptions = Object.freeze({ beta1: 0.9, beta2: 0.98, eps: 1e-8, weightDecay: 0.1, decayEmbeddings: false });
 
 /** Optimizer state as plain data: the update count and both moments of every parameter. */
 export interface AdamWState {
@@ -66,6 +69,7 @@ export class AdamW {
       beta2: expectNumber('beta2', options.beta2 ?? ADAMW_DEFAULTS.beta2, 0, 0.999999),
       eps: expectNumber('eps', options.eps ?? ADAMW_DEFAULTS.eps, 0),
       weightDecay: expectNumber('weightDecay', options.weightDecay ?? ADAMW_DEFAULTS.weightDecay, 0),
+      decayEmbeddings: expectBoolean('decayEmbeddings', options.decayEmbeddings ?? ADAMW_DEFAULTS.decayEmbeddings),
     });
     const seen = new Set<string>();
     for (const p of params) {
@@ -102,7 +106,7 @@ export class AdamW {
   step(grads: NamedGrads, lr: number, apply?: tf.Scalar): void {
     if (this.#disposed) throw new Error('AdamW: used after dispose()');
     this.#step++;
-    const { beta1, beta2, eps, weightDecay } = this.options;
+    const { beta1, beta2, eps, weightDecay, decayEmbeddings } = this.options;
     const bc1 = 1 - beta1 ** this.#step;
     const bc2 = 1 - beta2 ** this.#step;
     for (const p of this.params) {
@@ -110,14 +114,15 @@ export class AdamW {
       if (g === undefined) continue;
       const m = this.#moment(this.#m, p);
       const v = this.#moment(this.#v, p);
-      const decay = p.decay && weightDecay > 0 ? 1 - lr * weightDecay : 1;
+      const decays = p.decay || (decayEmbeddings && p.embedding === true);
+      const decay = decays && weightDecay > 0 ? 1 - lr * weightDecay : 1;
       if (apply === undefined && adamwInPlace(p.variable, g, m, v, { beta1, beta2, eps, bc2, stepSize: lr / bc1, decay })) continue;
       tf.tidy(() => {
         const mNew = tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1));
         const vNew = tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), 1 - beta2));
         const denom = tf.add(tf.sqrt(tf.div(vNew, bc2)), eps);
         const update = tf.mul(tf.div(mNew, denom), lr / bc1);
-        const decayed = p.decay && weightDecay > 0 ? tf.mul(p.variable, 1 - lr * weightDecay) : p.variable;
+        const decayed = decay === 1 ? p.variable : tf.mul(p.variable, decay);
         const pNew = tf.sub(decayed, update);
         const masked = (next: tf.Tensor, old: tf.Tensor): tf.Tensor => (apply === undefined ? next : tf.where(apply, next, old));
         p.variable.assign(masked(pNew, p.variable));

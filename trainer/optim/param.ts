@@ -14,6 +14,8 @@ export interface OptimParam {
   readonly variable: tf.Variable;
   /** Whether decoupled weight decay applies (false for biases, norm weights, logit scale). */
   readonly decay: boolean;
+  /** A token/positional/class embedding: decayed only when AdamW's `decayEmbeddings` is on. */
+  readonly embedding?: boolean;
 }
 
 /** Gradients by parameter name, as `tf.variableGrads` returns them. */
