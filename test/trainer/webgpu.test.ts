@@ -6,6 +6,7 @@
 import t, { type Test } from 'tap';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import { runTrainBench } from '../../cli/bench-train.js';
 import { BackendError } from '../../core/errors.js';
 import { selectBackend } from '../../trainer/backend/select.js';
 import { webGpuAdapter, webGpuDevice } from '../../trainer/backend/webgpu.js';
@@ -140,4 +141,15 @@ t.test('training on webgpu: tensor count and GPU memory stay flat over many step
   const settled = bytes.slice(10);
   t.ok(Math.max(...settled) <= Math.min(...settled) * 1.05 + 1e6, `GPU bytes flat from step 11 on: ${Math.min(...settled)} .. ${Math.max(...settled)}`);
   t.notOk(webGpuReadSynchronously(), 'no GPU buffer was read synchronously');
+});
+
+t.test('bench train on webgpu (the tiny preset) follows wasm within 2e-3 and reports the adapter', async (t) => {
+  const options = { config: 'tiny', batch: 4, steps: 2, threads: 1, seed: 5, log: () => undefined } as const;
+  const wasm = await runTrainBench({ ...options, backend: 'wasm' });
+  t.equal(wasm.adapter, null, 'no adapter off webgpu');
+  if (!(await useWebGpu(t))) return;
+  const gpu = await runTrainBench({ ...options, backend: 'webgpu' });
+  t.equal(gpu.backend, 'webgpu');
+  t.match(gpu.adapter, { vendor: String, description: String, isFallbackAdapter: Boolean });
+  t.ok(maxRelDiff(gpu.losses, wasm.losses) <= 2e-3, `losses ${gpu.losses.join(', ')} vs wasm ${wasm.losses.join(', ')}`);
 });

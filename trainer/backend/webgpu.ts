@@ -76,6 +76,11 @@ interface TfjsWebGpuModule {
   WebGPUBackend: new (device: GpuDeviceLike, adapterInfo: GpuAdapterInfoLike | undefined) => tf.KernelBackend;
 }
 
+// Optional dependencies: specifiers in variables, so that type-checking and bundling do not
+// require them to be installed (an install without them still works, on the other backends).
+const DAWN_PACKAGE: string = 'webgpu';
+const TFJS_WEBGPU_PACKAGE: string = '@tensorflow/tfjs-backend-webgpu';
+
 /** Limits the kernels benefit from, requested at the adapter's value. */
 const LIMITS = [
   'maxComputeWorkgroupStorageSize',
@@ -131,7 +136,7 @@ function defineNavigatorGpu(g: GpuLike): void {
 async function createBackend(): Promise<tf.KernelBackend> {
   const a = adapter;
   if (a === undefined) throw new BackendError('webgpu', 'No WebGPU adapter was chosen before initialising the backend');
-  const { WebGPUBackend } = (await import('@tensorflow/tfjs-backend-webgpu')) as unknown as TfjsWebGpuModule;
+  const { WebGPUBackend } = (await import(TFJS_WEBGPU_PACKAGE)) as TfjsWebGpuModule;
   const requiredLimits: Record<string, number> = {};
   for (const name of LIMITS) {
     const v = a.limits[name];
@@ -161,7 +166,7 @@ export async function loadWebGpu(options: LoadWebGpuOptions): Promise<AdapterSum
   if (gpu === undefined) {
     let mod: WebGpuModule;
     try {
-      mod = (await import('webgpu')) as unknown as WebGpuModule;
+      mod = (await import(DAWN_PACKAGE)) as WebGpuModule;
     } catch (err) {
       throw new Error(`the optional package webgpu (Dawn) could not be loaded: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`, { cause: err });
     }
@@ -185,7 +190,7 @@ export async function loadWebGpu(options: LoadWebGpuOptions): Promise<AdapterSum
   }
   if (tf.findBackend('webgpu') === null) {
     try {
-      await import('@tensorflow/tfjs-backend-webgpu');
+      await import(TFJS_WEBGPU_PACKAGE);
     } catch (err) {
       throw new Error(`the optional package @tensorflow/tfjs-backend-webgpu could not be loaded: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`, { cause: err });
     }
