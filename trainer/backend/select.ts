@@ -13,7 +13,9 @@
  * the backend: everything goes through the one tfjs-core instance.
  */
 import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { BackendError } from '../../core/errors.js';
 import { invalidOption } from '../../core/validate.js';
@@ -76,10 +78,32 @@ const PACKAGE = {
 
 const require = createRequire(import.meta.url);
 
+/**
+ * Modules a bundle supplies instead of importing them by name (the self-contained GPU
+ * check folder, scripts/pack-gpu-check.ts, has no node_modules). See {@link provideBackendModules}.
+ */
+const provided: { wasm?: unknown; cpu?: unknown } = {};
+
+/**
+ * Supply backend packages already imported (by a bundle's entry) so that loading them
+ * does not resolve a package name at run time. The wasm binaries are then looked up in a
+ * `tfjs-backend-wasm/` folder next to the bundle (see {@link wasmBinaryDir}).
+ */
+export function provideBackendModules(modules: { readonly wasm?: unknown; readonly cpu?: unknown }): void {
+  Object.assign(provided, modules);
+}
+
 /** Folder holding the wasm backend's .wasm binaries (with a trailing separator). */
 export function wasmBinaryDir(): string {
-  const pkg = require.resolve('@tensorflow/tfjs-backend-wasm/package.json');
-  return join(dirname(pkg), 'dist') + '/';
+  try {
+    const pkg = require.resolve('@tensorflow/tfjs-backend-wasm/package.json');
+    return join(dirname(pkg), 'dist') + '/';
+  } catch (err) {
+    // A bundle: the binaries sit in tfjs-backend-wasm/ next to it.
+    const bundled = fileURLToPath(new URL('./tfjs-backend-wasm/', import.meta.url));
+    if (existsSync(bundled)) return bundled;
+    throw err;
+  }
 }
 
 function message(err: unknown): string {
@@ -109,7 +133,7 @@ const loaders: Record<BackendName, (threads: number, auto: boolean) => Promise<A
   webgpu: (_threads, auto) => loadWebGpu({ allowFallback: !auto }),
   tensorflow: () => loadNode('tensorflow'),
   wasm: async (threads) => {
-    const wasm = (await import(PACKAGE.wasm)) as WasmModule;
+    const wasm = (provided.wasm ?? (await import(PACKAGE.wasm))) as WasmModule;
     if (tf.findBackendFactory('wasm') === null) {
       throw new Error('@tensorflow/tfjs-backend-wasm registered into another copy of @tensorflow/tfjs-core');
     }
@@ -121,7 +145,7 @@ const loaders: Record<BackendName, (threads: number, auto: boolean) => Promise<A
     registerWasmKernels();
   },
   cpu: async () => {
-    await import(PACKAGE.cpu);
+    if (provided.cpu === undefined) await import(PACKAGE.cpu);
     if (tf.findBackendFactory('cpu') === null) {
       throw new Error('@tensorflow/tfjs-backend-cpu registered into another copy of @tensorflow/tfjs-core');
     }

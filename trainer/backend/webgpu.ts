@@ -92,6 +92,18 @@ const LIMITS = [
   'maxStorageBuffersPerShaderStage',
 ] as const;
 
+let providedDawn: WebGpuModule | undefined;
+let providedTfjs: TfjsWebGpuModule | undefined;
+
+/**
+ * Supply the two packages already imported (a bundle's entry, see
+ * scripts/pack-gpu-check.ts) instead of importing them by name at run time.
+ */
+export function provideWebGpuModules(dawn: unknown, tfjsWebGpu: unknown): void {
+  providedDawn = dawn as WebGpuModule;
+  providedTfjs = tfjsWebGpu as TfjsWebGpuModule;
+}
+
 let gpu: GpuLike | undefined;
 let adapter: GpuAdapterLike | undefined;
 let summary: AdapterSummary | undefined;
@@ -136,7 +148,7 @@ function defineNavigatorGpu(g: GpuLike): void {
 async function createBackend(): Promise<tf.KernelBackend> {
   const a = adapter;
   if (a === undefined) throw new BackendError('webgpu', 'No WebGPU adapter was chosen before initialising the backend');
-  const { WebGPUBackend } = (await import(TFJS_WEBGPU_PACKAGE)) as TfjsWebGpuModule;
+  const { WebGPUBackend } = providedTfjs ?? ((await import(TFJS_WEBGPU_PACKAGE)) as TfjsWebGpuModule);
   const requiredLimits: Record<string, number> = {};
   for (const name of LIMITS) {
     const v = a.limits[name];
@@ -166,7 +178,7 @@ export async function loadWebGpu(options: LoadWebGpuOptions): Promise<AdapterSum
   if (gpu === undefined) {
     let mod: WebGpuModule;
     try {
-      mod = (await import(DAWN_PACKAGE)) as WebGpuModule;
+      mod = providedDawn ?? ((await import(DAWN_PACKAGE)) as WebGpuModule);
     } catch (err) {
       throw new Error(`the optional package webgpu (Dawn) could not be loaded: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`, { cause: err });
     }
@@ -190,14 +202,15 @@ export async function loadWebGpu(options: LoadWebGpuOptions): Promise<AdapterSum
   }
   if (tf.findBackend('webgpu') === null) {
     try {
-      await import(TFJS_WEBGPU_PACKAGE);
+      if (providedTfjs === undefined) await import(TFJS_WEBGPU_PACKAGE);
     } catch (err) {
       throw new Error(`the optional package @tensorflow/tfjs-backend-webgpu could not be loaded: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`, { cause: err });
     }
-    if (tf.findBackendFactory('webgpu') === null) {
+    // Its kernels register at import; its backend factory only where navigator.gpu existed then.
+    if (tf.getKernel(tf.AddN, 'webgpu') === undefined) {
       throw new Error('@tensorflow/tfjs-backend-webgpu registered into another copy of @tensorflow/tfjs-core');
     }
-    tf.removeBackend('webgpu');
+    if (tf.findBackendFactory('webgpu') !== null) tf.removeBackend('webgpu');
     tf.registerBackend('webgpu', createBackend, 3);
   }
   registerWebGpuKernels();
