@@ -93,14 +93,68 @@ export interface BatchGradients {
   readonly enqueueRows: Float32Array | null;
 }
 
+/** The issued, not yet read, part of {@link batchGradients} (see {@link issueGradients}). */
+interface IssuedGradients {
+  /** By parameter name; the caller disposes them. */
+  readonly grads: Map<string, tf.Tensor>;
+  /** `[total, logitScale, ...terms]` on the device (a term that is off repeats the total). */
+  readonly values: tf.Tensor1D;
+  /** Which terms are on. */
+  readonly terms: Readonly<Record<LossTerm, boolean>>;
+  /** Rows for the NN queue (official order), null when NNS is off; the caller disposes it. */
+  readonly enqueue: tf.Tensor2D | null;
+}
+
 /**
- * Forward + backward of one batch in training mode (BatchNorm statistics update). The
- * loss scalars are copied inside the gradient function: tfjs frees the tensors its tape
- * saved for the backward pass (the terms are inputs of the weighting) once the gradients
- * are computed, kept or not. The values and the rows to enqueue are read back
- * asynchronously after the backward pass has been issued (no synchronous read: the webgpu
- * backend has none). The queue is only read here; enqueue `enqueueRows` after checking
- * the loss.
+ * Forward + backward of one batch in training mode (BatchNorm statistics update), issued
+ * without reading anything back. The loss scalars are copied inside the gradient function:
+ * tfjs frees the tensors its tape saved for the backward pass (the terms are inputs of the
+ * weighting) once the gradients are computed, kept or not.
+ */
+function issueGradients(
+  model: DeclipModel,
+  inputs: DeclipInputs,
+  queue: NearestNeighbourQueue | null,
+  loss: TrainConfig['loss'],
+  parallel?: { readonly exchange: LossExchange; readonly variables: tf.Variable[] },
+): IssuedGradients {
+  let out: DeclipLossOutput | undefined;
+  let values: tf.Tensor1D | undefined;
+  const { value, grads } = tf.variableGrads(() => {
+    const o = declipLosses(model, inputs, queue, loss, true, parallel?.exchange);
+    out = o;
+    values = tf.keep(tf.stack([o.total, o.logitScale, ...lossTerms.map((k) => o.terms[k] ?? o.total)]) as tf.Tensor1D);
+    return o.total;
+  }, parallel?.variables ?? model.trainableVariables());
+  value.dispose();
+  const named = new Map<string, tf.Tensor>();
+  for (const [variableName, g] of Object.entries(grads)) named.set(model.params.nameOf(variableName) ?? variableName, g);
+  const o = out as DeclipLossOutput;
+  const terms = Object.fromEntries(lossTerms.map((k) => [k, o.terms[k] !== null])) as Record<LossTerm, boolean>;
+  const enqueue = o.enqueue === null ? null : tf.keep(tf.clone(o.enqueue));
+  disposeLossOutput(o);
+  return { grads: named, values: values as tf.Tensor1D, terms, enqueue };
+}
+
+/** Read (and free) the values of {@link issueGradients}. */
+async function readIssuedValues(values: tf.Tensor1D, on: Readonly<Record<LossTerm, boolean>>): Promise<MicroStepValues> {
+  let host: tf.backend_util.TypedArray;
+  try {
+    host = await values.data();
+  } finally {
+    values.dispose();
+  }
+  assertWebGpuHealthy('a training step');
+  const read = (i: number): number => host[i] ?? Number.NaN;
+  const terms = Object.fromEntries(lossTerms.map((k, i) => [k, on[k] ? read(2 + i) : null])) as Record<LossTerm, number | null>;
+  return { total: read(0), terms, logitScale: read(1) };
+}
+
+/**
+ * Forward + backward of one batch in training mode (BatchNorm statistics update); the
+ * values and the rows to enqueue are read back asynchronously after the backward pass has
+ * been issued (no synchronous read: the webgpu backend has none). The queue is only read
+ * here; enqueue `enqueueRows` after checking the loss.
  */
 export async function batchGradients(
   model: DeclipModel,
@@ -109,30 +163,15 @@ export async function batchGradients(
   loss: TrainConfig['loss'],
   parallel?: { readonly exchange: LossExchange; readonly variables: tf.Variable[] },
 ): Promise<BatchGradients> {
-  let out: DeclipLossOutput | undefined;
-  let copies: tf.Tensor[] = [];
-  const { value, grads } = tf.variableGrads(() => {
-    out = declipLosses(model, inputs, queue, loss, true, parallel?.exchange);
-    copies = [out.total, out.logitScale, ...lossTerms.map((k) => out?.terms[k] ?? out?.total)].map((x) => tf.keep(tf.clone(x as tf.Tensor)));
-    return out.total;
-  }, parallel?.variables ?? model.trainableVariables());
-  value.dispose();
-  const named = new Map<string, tf.Tensor>();
-  for (const [variableName, g] of Object.entries(grads)) named.set(model.params.nameOf(variableName) ?? variableName, g);
+  const issued = issueGradients(model, inputs, queue, loss, parallel);
   try {
-    const stacked = tf.tidy(() => tf.stack(copies));
-    const [host, rows] = await Promise.all([stacked.data().finally(() => stacked.dispose()), out?.enqueue?.data()]);
-    assertWebGpuHealthy('a training step');
-    const read = (i: number): number => host[i] ?? Number.NaN;
-    const terms = Object.fromEntries(lossTerms.map((k, i) => [k, out?.terms[k] == null ? null : read(2 + i)])) as Record<LossTerm, number | null>;
-    const enqueueRows = rows === undefined ? null : Float32Array.from(rows as Float32Array);
-    return { grads: named, total: read(0), terms, logitScale: read(1), enqueueRows };
+    const [values, rows] = await Promise.all([readIssuedValues(issued.values, issued.terms), issued.enqueue?.data()]);
+    return { grads: issued.grads, ...values, enqueueRows: rows === undefined ? null : Float32Array.from(rows as Float32Array) };
   } catch (err) {
-    tf.dispose([...named.values()]);
+    tf.dispose([...issued.grads.values()]);
     throw err;
   } finally {
-    tf.dispose(copies);
-    if (out !== undefined) disposeLossOutput(out);
+    issued.enqueue?.dispose();
   }
 }
 
@@ -185,6 +224,12 @@ export class Replica {
   #present = new Set<string>();
   #count = 0;
   #disposed = false;
+  /**
+   * Steps are issued without reading back (webgpu, one replica): {@link microStep} and
+   * {@link update} change every state before they return their promise, so a caller may
+   * keep several steps in flight.
+   */
+  readonly deferred: boolean;
 
   constructor(config: TrainConfig, collective?: Collective) {
     this.config = config;
@@ -208,6 +253,7 @@ export class Replica {
       .filter((e) => collective === undefined || collective.rank === 0 || !whole.has(e.name))
       .map((e) => e.variable);
     this.#sliceBuffers = collective === undefined || collective.world === 1 ? [] : this.model.params.buffers().filter((e) => !whole.has(e.name));
+    this.deferred = collective === undefined && tf.getBackend() === 'webgpu';
   }
 
   /** Micro-batches summed since the last update or discard. */
@@ -223,6 +269,7 @@ export class Replica {
   async microStep(batch: DeclipBatch, slice?: BatchSlice): Promise<MicroStepValues> {
     const c = this.#collective;
     if (c !== undefined && slice === undefined) throw new InvalidOptionError('slice', 'A data-parallel replica needs the slice of the batch it computes');
+    if (this.deferred) return this.#microStepDeferred(batch);
     const inputs = batchToInputs(batch);
     let result: BatchGradients;
     try {
@@ -257,7 +304,13 @@ export class Replica {
       return values;
     }
     if (this.queue !== null && result.enqueueRows !== null) this.queue.enqueue(result.enqueueRows);
-    for (const [name, g] of result.grads) {
+    this.#accumulate(result.grads, present);
+    return values;
+  }
+
+  /** Add one micro-batch's gradients (owned from now on) to the step's sums. */
+  #accumulate(grads: Map<string, tf.Tensor>, present: readonly string[]): void {
+    for (const [name, g] of grads) {
       const old = this.#sums.get(name);
       if (old === undefined) this.#sums.set(name, g);
       else {
@@ -268,7 +321,28 @@ export class Replica {
     }
     for (const name of present) this.#present.add(name);
     this.#count++;
-    return values;
+  }
+
+  /**
+   * The deferred micro-step (webgpu, one replica): everything that changes state (the
+   * gradient sums, the NN queue on the device) is issued before this returns, with no
+   * read-back; the promise only reads the loss values. So the caller may issue the next
+   * step before this one's values arrive. A non-finite loss is not decided here: its NaN
+   * gradients make the step's norm non-finite, the update is masked (see {@link update})
+   * and the training loop reloads its checkpoint, which also restores the queue.
+   */
+  #microStepDeferred(batch: DeclipBatch): Promise<MicroStepValues> {
+    const inputs = batchToInputs(batch);
+    let issued: IssuedGradients;
+    try {
+      issued = issueGradients(this.model, inputs, this.queue, this.config.loss);
+    } finally {
+      disposeInputs(inputs);
+    }
+    if (this.queue !== null && issued.enqueue !== null) this.queue.enqueueOnDevice(issued.enqueue);
+    issued.enqueue?.dispose();
+    this.#accumulate(issued.grads, [...issued.grads.keys()]);
+    return readIssuedValues(issued.values, issued.terms);
   }
 
   /** The whole batch's rows of each local tensor: local rows on the tape, the peers' constant. */
@@ -351,7 +425,7 @@ export class Replica {
     const [lo, hi] = this.config.optimizer.logitScaleRange;
     const sq = globalNormSquared(raw);
     try {
-      if (tf.getBackend() === 'webgpu') {
+      if (this.deferred) {
         const { apply, scale } = tf.tidy(() => {
           const norm = tf.sqrt(sq);
           return {
@@ -362,7 +436,7 @@ export class Replica {
         const clipped = scaleGrads(raw, scale);
         this.optimizer.step(clipped, lr, apply);
         clampVariable(this.model.logitScaleVariable, lo, hi, apply);
-        tf.dispose([apply, scale, ...Object.values(clipped)]);
+        tf.dispose([apply, scale, ...Object.values(clipped), ...Object.values(raw)]);
         const norm = Math.sqrt((await sq.data())[0] ?? Number.NaN);
         assertWebGpuHealthy('an optimizer step');
         return norm;
@@ -405,7 +479,7 @@ export class Replica {
 
   /** Weights, optimizer moments and NN queue as plain data (copies, read asynchronously). */
   async exportState(): Promise<ReplicaState> {
-    const [weights, optimizer] = await Promise.all([modelWeights(this.model), this.optimizer.exportState()]);
+    const [weights, optimizer] = await Promise.all([modelWeights(this.model), this.optimizer.exportState(), this.queue?.flush()]);
     assertWebGpuHealthy('reading the training state');
     return { weights, optimizer, queue: this.queue?.exportState() ?? null };
   }

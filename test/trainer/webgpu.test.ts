@@ -137,7 +137,11 @@ t.test('training on webgpu: tensor count and GPU memory stay flat over many step
     },
   });
   t.equal(result.step, steps);
-  t.equal(new Set(counts.slice(1)).size, 1, `tensor count flat from step 2 on (${counts[1]} .. ${counts.at(-1)})`);
+  // One step may be in flight when a step's metrics are written (its loss values, norm and
+  // queue rows being read; a checkpoint drains it): a few tensors up or down, no growth.
+  const levels = [...new Set(counts.slice(1))].sort((a, b) => a - b);
+  t.ok((levels.at(-1) ?? 0) - (levels[0] ?? 0) <= 4, `tensor count from step 2 on within 4 of its lowest: ${levels.join(', ')}`);
+  t.ok(Math.max(...counts.slice(steps / 2)) <= Math.max(...counts.slice(1, steps / 2)), 'no growth in the second half');
   const settled = bytes.slice(10);
   t.ok(Math.max(...settled) <= Math.min(...settled) * 1.05 + 1e6, `GPU bytes flat from step 11 on: ${Math.min(...settled)} .. ${Math.max(...settled)}`);
   t.notOk(webGpuReadSynchronously(), 'no GPU buffer was read synchronously');
@@ -151,5 +155,26 @@ t.test('bench train on webgpu (the tiny preset) follows wasm within 2e-3 and rep
   const gpu = await runTrainBench({ ...options, backend: 'webgpu' });
   t.equal(gpu.backend, 'webgpu');
   t.match(gpu.adapter, { vendor: String, description: String, isFallbackAdapter: Boolean });
+  t.ok(maxRelDiff(gpu.losses, wasm.losses) <= 2e-3, `losses ${gpu.losses.join(', ')} vs wasm ${wasm.losses.join(', ')}`);
+});
+
+t.test('a non-finite batch on webgpu, with the next step already in flight: rolled back, skipped, the same curve as wasm', async (t) => {
+  const run = async (backend: 'webgpu' | 'wasm'): Promise<{ losses: number[]; skipped: readonly number[]; opened: StreamLog['opened'] }> => {
+    const streamLog = newLog();
+    const result = await train({ config: microConfig({ steps: 5, checkpointEvery: 2 }), runDir: join(root, backend), openBatches: memoryStream(3, streamLog, { nanAt: new Set([3]) }), plots: false });
+    t.equal(result.step, 5, `${backend}: 5 steps`);
+    return { losses: (await readMetrics(result.metricsPath)).map((r) => r.loss), skipped: result.skippedBatches, opened: streamLog.opened };
+  };
+  const root = t.testdir();
+  await selectBackend({ backend: 'wasm', ...quiet });
+  const wasm = await run('wasm');
+  if (!(await useWebGpu(t))) return;
+  const probe = new Replica(microConfig());
+  t.equal(probe.deferred, true, 'webgpu issues steps without reading back');
+  probe.dispose();
+  const gpu = await run('webgpu');
+  t.same(gpu.skipped, [3]);
+  t.same(gpu.opened, wasm.opened, 're-opened at the same checkpoint as wasm');
+  t.ok(gpu.losses.every(Number.isFinite), 'no non-finite row in the metrics');
   t.ok(maxRelDiff(gpu.losses, wasm.losses) <= 2e-3, `losses ${gpu.losses.join(', ')} vs wasm ${wasm.losses.join(', ')}`);
 });

@@ -50,6 +50,10 @@ export class NearestNeighbourQueue {
   #pointer = 0;
   #tensor: tf.Tensor2D | undefined;
   #disposed = false;
+  /** Host copies of device-side enqueues still being read back, in order. */
+  #hostSync: Promise<void> = Promise.resolve();
+  /** Bumped by importState: a late host copy of an older state is dropped. */
+  #generation = 0;
 
   constructor(options: NearestNeighbourQueueOptions) {
     this.size = expectInteger('queue.size', options.size, 1);
@@ -124,6 +128,42 @@ export class NearestNeighbourQueue {
     this.#invalidate();
   }
 
+  /**
+   * Push rows `[n, dim]` on the device, without reading them first (training steps in
+   * flight on webgpu): the queue tensor is rebuilt by one gather over `[queue; rows]`
+   * (exact copies, the same values as {@link enqueue}); the host copy that
+   * {@link exportState} returns follows when the rows have been read back (await
+   * {@link flush} first). The caller keeps ownership of `rows`. Do not mix with
+   * {@link enqueue} while a device enqueue is being read back.
+   */
+  enqueueOnDevice(rows: tf.Tensor2D): void {
+    this.#assertOpen();
+    if (rows.shape[1] !== this.dim) throw new InvalidOptionError('rows', `enqueue: rows of ${rows.shape[1]} values, the queue holds rows of ${this.dim}`);
+    const n = rows.shape[0];
+    const start = this.#pointer;
+    const source = Int32Array.from({ length: this.size }, (_, r) => r);
+    for (let j = 0; j < n; j++) source[(start + j) % this.size] = this.size + j;
+    this.#pointer = (start + n) % this.size;
+    const table = this.#asTensor();
+    this.#tensor = tf.keep(tf.tidy(() => tf.gather(tf.concat([table, rows], 0), tf.tensor1d(source, 'int32')) as tf.Tensor2D));
+    table.dispose();
+    const generation = this.#generation;
+    // A read must finish before its tensor is freed (tfjs-backend-webgpu caches the values
+    // on the tensor when they arrive): read a clone, free it when read.
+    const held = tf.keep(tf.clone(rows));
+    const read = held.data().finally(() => held.dispose());
+    this.#hostSync = this.#hostSync.then(async () => {
+      const values = (await read) as Float32Array;
+      if (generation !== this.#generation) return;
+      for (let j = 0; j < n; j++) this.#data.set(values.subarray(j * this.dim, (j + 1) * this.dim), ((start + j) % this.size) * this.dim);
+    });
+  }
+
+  /** Wait until the host copy holds every device-side enqueue (before {@link exportState}). */
+  async flush(): Promise<void> {
+    await this.#hostSync;
+  }
+
   /** A copy of the state, for checkpoints. */
   exportState(): QueueState {
     return { size: this.size, dim: this.dim, pointer: this.#pointer, data: this.#data.slice() };
@@ -143,6 +183,8 @@ export class NearestNeighbourQueue {
     }
     this.#data = state.data.slice();
     this.#pointer = state.pointer;
+    this.#generation++;
+    this.#hostSync = Promise.resolve();
     this.#invalidate();
   }
 
