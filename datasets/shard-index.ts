@@ -16,13 +16,14 @@
  * ```
  */
 import { createHash } from 'node:crypto';
-import { readFile, readdir, rename, writeFile, unlink } from 'node:fs/promises';
+import { readFile, readdir } from 'node:fs/promises';
 import { basename, dirname, join, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import braces from 'braces';
 import { request } from 'undici';
 import { z } from 'zod';
 import { ShardFormatError, ShardReadError, ShardWriteError } from '../core/errors.js';
+import { writeFileDurably, type WriterFileSystem } from './writer/files.js';
 
 /** A JSON value (for the free-form `meta` field). */
 export type JsonValue = string | number | boolean | null | readonly JsonValue[] | { readonly [key: string]: JsonValue };
@@ -318,14 +319,11 @@ export function countShards(
  * await writeShardIndex('out/syn.index.json', index);
  * ```
  */
-export async function writeShardIndex(path: string, index: ShardIndex): Promise<void> {
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.partial`);
-  const text = JSON.stringify(index, null, 2) + '\n';
+export async function writeShardIndex(path: string, index: ShardIndex, fs?: WriterFileSystem): Promise<void> {
   try {
-    await writeFile(tmp, text);
-    await rename(tmp, path);
+    // Temp file, fsync, rename, fsync the folder: a crash leaves the old index or the new one.
+    await writeFileDurably(path, JSON.stringify(index, null, 2) + '\n', fs);
   } catch (err) {
-    await unlink(tmp).catch(() => undefined);
     throw new ShardWriteError('index-unwritable', 'cannot write the shard index', path, { cause: err });
   }
 }

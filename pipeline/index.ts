@@ -22,3 +22,4 @@ export { IMAGE_EXTENSIONS, packTask } from './task.js';
 export type { AugmentResult, AugmentTask, TaskFailure, TaskSample } from './task.js';
 export { allocateResult, captionText, imageBytes, toFailure, transferResult } from './workers/protocol.js';
 export type { ResultDraft } from './workers/protocol.js';
+export * from './ingest/index.js';
