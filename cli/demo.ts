@@ -22,7 +22,7 @@ import { SYNTHETIC_COLOURS, SYNTHETIC_SHAPES } from '../datasets/convert/synthet
 import { readSamples } from '../datasets/reader/index.js';
 import { readShardIndex, type ShardIndex } from '../datasets/shard-index.js';
 import { parseIntegerOption } from './shards-create.js';
-import { selectBackend } from '../trainer/backend/select.js';
+import { BACKEND_NAMES, type BackendChoice, selectBackend } from '../trainer/backend/select.js';
 import { loadTrainConfig, resolveTrainConfig, TRAIN_PRESETS, type TrainConfigInput } from '../trainer/config.js';
 import { presetNames, type PresetName } from '../trainer/models/config.js';
 import { InvalidOptionError } from '../core/errors.js';
@@ -74,6 +74,8 @@ export interface DemoOptions {
   readonly budgetMinutes?: number;
   /** Training config (preset name or object) the runs start from. Default {@link DEMO_TRAIN_CONFIG}. */
   readonly trainConfig?: TrainConfigInput;
+  /** TensorFlow.js backend of the training and evaluation (default `auto`, see trainer/backend/select.ts). */
+  readonly backend?: BackendChoice;
 }
 
 /**
@@ -103,6 +105,7 @@ export const demoDefaults = Object.freeze({
   steps: 0,
   batch: 32,
   budgetMinutes: 11,
+  backend: 'auto',
 });
 
 type ResolvedDemoOptions = { readonly [K in keyof typeof demoDefaults]: (typeof demoDefaults)[K] extends boolean ? boolean : (typeof demoDefaults)[K] extends number ? number : string } & {
@@ -332,7 +335,7 @@ export const trainStep: DemoStep = {
     const trainSet = state.sets.find((s) => s.name === 'train');
     const found = trainSet === undefined ? undefined : await readShardIndex(trainSet.pattern);
     if (found === undefined) throw new Error('declip demo: the train shards are missing');
-    await selectBackend({ log });
+    await selectBackend({ backend: o.backend as BackendChoice, log });
     const budgetMs = o.budgetMinutes * 60_000;
     const plan = o.seeds.flatMap((seed) => o.modes.map((mode) => ({ seed, mode })));
     for (const [i, { seed, mode }] of plan.entries()) {
@@ -411,7 +414,7 @@ const PROBE_TRAIN_FASHION_MNIST = 5000;
  * prompts: `prompts` holds the same number per class, class after class) and a linear
  * probe fitted on the training images, for one labelling.
  */
-function scoreTask(
+async function scoreTask(
   ev: EvalModel,
   prompts: readonly string[],
   numClasses: number,
@@ -419,8 +422,8 @@ function scoreTask(
   yHeld: Int32Array,
   train: ShardEmbeddings,
   yTrain: Int32Array,
-): { zeroShot: { top1: number; top5: number; n: number }; linearProbe: { top1: number; n: number } } {
-  const classEmb = classEmbeddings(encodeTexts(ev, prompts), numClasses, numClasses === 0 ? 0 : prompts.length / numClasses, held.d);
+): Promise<{ zeroShot: { top1: number; top5: number; n: number }; linearProbe: { top1: number; n: number } }> {
+  const classEmb = classEmbeddings(await encodeTexts(ev, prompts), numClasses, numClasses === 0 ? 0 : prompts.length / numClasses, held.d);
   const zeroShot = zeroShotAccuracy(held.image, yHeld, classEmb, held.d);
   const probe = linearProbe({ x: train.image, y: yTrain }, { x: held.image, y: yHeld }, held.d);
   return { zeroShot, linearProbe: { top1: probe.top1, n: probe.n } };
@@ -449,7 +452,7 @@ export const evalStep: DemoStep = {
         if (state.options.data === 'fashion-mnist') {
           // The labels are the samples' `cls`; the class embedding averages every caption wording of the class.
           const prompts = fashionMnistPrompts();
-          const scores = scoreTask(ev, prompts.flat(), prompts.length, heldEmb, heldEmb.labels, trainEmb, trainEmb.labels);
+          const scores = await scoreTask(ev, prompts.flat(), prompts.length, heldEmb, heldEmb.labels, trainEmb, trainEmb.labels);
           run.tasks = { class: scores };
           run.zeroShot = scores.zeroShot;
           run.linearProbe = scores.linearProbe;
@@ -462,7 +465,7 @@ export const evalStep: DemoStep = {
           const yTrain = trainKeys.get(task.name) ?? (await attributeLabels(train.shardUrls, trainEmb.keys, task));
           heldKeys.set(task.name, yHeld);
           trainKeys.set(task.name, yTrain);
-          tasks[task.name] = scoreTask(ev, buildPrompts(task.classes, task.templates), task.classes.length, heldEmb, yHeld, trainEmb, yTrain);
+          tasks[task.name] = await scoreTask(ev, buildPrompts(task.classes, task.templates), task.classes.length, heldEmb, yHeld, trainEmb, yTrain);
         }
         run.tasks = tasks;
         if (tasks.shape !== undefined) {
@@ -640,6 +643,7 @@ export function resolveDemoOptions(options: DemoOptions = {}): ResolvedDemoOptio
     trainConfig: options.trainConfig ?? DEMO_TRAIN_CONFIG,
     data: expectOneOf('data', options.data ?? 'synthetic', DEMO_DATA),
     input: options.input ?? FASHION_MNIST_DEFAULT_DIR,
+    backend: expectOneOf('backend', options.backend ?? demoDefaults.backend, ['auto', ...BACKEND_NAMES] as const),
   };
 }
 
@@ -711,6 +715,7 @@ export function registerDemo(parent: Command): void {
     .option('--budget-minutes <n>', `wall-clock budget of the whole demo (default ${demoDefaults.budgetMinutes} per training seed)`)
     .option('--seeds <list>', 'training seeds, e.g. 0,1,2: each mode is trained once per seed and the report gives mean +- sd (default: the data seed)')
     .option('--config <file|preset>', 'training config the runs start from (a preset name or a JSON file; steps, batch, seed and mode come from the demo)')
+    .option('--backend <name>', `TensorFlow.js backend: auto | ${BACKEND_NAMES.join(' | ')}`, demoDefaults.backend)
     .action(async (opts: Record<string, string | boolean | undefined>) => {
       const num = (flag: string, key: string, min: number): number => parseIntegerOption(flag, String(opts[key]), min);
       const seeds = typeof opts['seeds'] === 'string' ? parseSeedList(opts['seeds']) : undefined;
@@ -719,6 +724,7 @@ export function registerDemo(parent: Command): void {
         ...(seeds === undefined ? {} : { seeds }),
         ...(trainConfig === undefined ? {} : { trainConfig }),
         out: String(opts['out']),
+        backend: expectOneOf('--backend', String(opts['backend']), ['auto', ...BACKEND_NAMES] as const),
         ...(opts['data'] === 'synthetic' ? {} : { data: expectOneOf('--data', String(opts['data']), DEMO_DATA) }),
         ...(typeof opts['input'] === 'string' ? { input: opts['input'] } : {}),
         train: num('--train', 'train', 1),

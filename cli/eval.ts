@@ -129,7 +129,7 @@ export async function zeroShotEval(
   options: { workers?: number; limit?: number; batch?: number; onShardError?: 'throw' | 'warn' | 'skip' } = {},
 ): Promise<ZeroShotResult> {
   const data = await embedShards(ev, { shards, ...options });
-  const textEmb = encodeTexts(ev, buildPrompts(classNames, templates));
+  const textEmb = await encodeTexts(ev, buildPrompts(classNames, templates));
   const classEmb = classEmbeddings(textEmb, classNames.length, templates.length, data.d);
   return zeroShotAccuracy(data.image, data.labels, classEmb, data.d);
 }
