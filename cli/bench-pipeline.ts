@@ -17,6 +17,7 @@ import { InvalidOptionError } from '../core/errors.js';
 import { readSamples } from '../datasets/reader/index.js';
 import { CaptionTokenizer } from '../augment/text/tokenizer.js';
 import { createPipeline } from '../pipeline/pipeline.js';
+import { onShardErrorOption } from './reliability-options.js';
 import type { ErrorPolicy } from '../pipeline/operators/error-policy.js';
 
 interface BenchPipelineFlags {
@@ -25,6 +26,8 @@ interface BenchPipelineFlags {
   readonly batch: string;
   readonly size: string;
   readonly onError: string;
+  /** A shard that cannot be opened: throw (default), warn, skip. */
+  readonly onShardError?: ErrorPolicy;
   readonly tokenizer?: string;
   readonly vocabSize: string;
   readonly shuffle: string;
@@ -55,8 +58,8 @@ function int(name: string, value: string | undefined): number | undefined {
 }
 
 /** Train a tokenizer on the shards' captions (bad samples are passed over). */
-async function trainTokenizer(shards: string, vocabSize: number, file: string): Promise<void> {
-  const reader = readSamples({ urls: shards, onError: 'skip' });
+async function trainTokenizer(shards: string, vocabSize: number, file: string, onShardError: ErrorPolicy = 'throw'): Promise<void> {
+  const reader = readSamples({ urls: shards, onError: 'skip', onShardError });
   const decoder = new TextDecoder('utf-8', { fatal: true });
   async function* captions(): AsyncGenerator<string> {
     for await (const s of reader) {
@@ -93,7 +96,7 @@ export async function runBenchPipeline(flags: BenchPipelineFlags): Promise<void>
       scratch = await mkdtemp(join(tmpdir(), 'declip-bench-'));
       tokenizerFile = join(scratch, 'tokenizer.json');
       const t0 = performance.now();
-      await trainTokenizer(flags.shards, int('vocab-size', flags.vocabSize) ?? 4096, tokenizerFile);
+      await trainTokenizer(flags.shards, int('vocab-size', flags.vocabSize) ?? 4096, tokenizerFile, flags.onShardError);
       if (flags.json !== true) out(`tokenizer trained in ${((performance.now() - t0) / 1000).toFixed(1)}s (not timed)`);
     }
     const opts = {
@@ -102,6 +105,7 @@ export async function runBenchPipeline(flags: BenchPipelineFlags): Promise<void>
       batchSize: int('batch', flags.batch),
       imageSize: int('size', flags.size),
       onError: flags.onError as ErrorPolicy,
+      onShardError: flags.onShardError,
       shuffleBuffer: int('shuffle', flags.shuffle),
       seed: int('seed', flags.seed),
       workers: int('workers', flags.workers),
@@ -191,6 +195,7 @@ export function registerBenchPipeline(parent: Command): void {
     .option('--batch <n>', 'batch size', '64')
     .option('--size <n>', 'image side of both views', '224')
     .option('--on-error <policy>', 'bad samples: throw, warn or skip', 'throw')
+    .addOption(onShardErrorOption())
     .option('--tokenizer <file>', 'saved tokenizer JSON (default: train one on the captions first, not timed)')
     .option('--vocab-size <n>', 'vocabulary size N when training the tokenizer', '4096')
     .option('--shuffle <n>', 'sample shuffle buffer (the anchor uses 256)', '256')

@@ -18,6 +18,7 @@ import { Rng } from '../core/rng.js';
 import { expectInteger, expectOneOf } from '../core/validate.js';
 import type { DeclipBatch } from '../pipeline/types.js';
 import { BACKEND_NAMES, type BackendChoice, selectBackend } from '../trainer/backend/select.js';
+import type { AdapterSummary } from '../trainer/backend/webgpu.js';
 import { resolveTrainConfig } from '../trainer/config.js';
 import { createEngine, resolveThreads } from '../trainer/engine.js';
 import { modelPresets } from '../trainer/models/config.js';
@@ -64,6 +65,8 @@ export interface TrainBenchResult {
   readonly losses: readonly number[];
   /** Median CPU time (user+system, all threads of the process) of steps 2..N, ms. */
   readonly cpuMsPerStep: number;
+  /** The WebGPU adapter (vendor, architecture, description, fallback or not); null on other backends. */
+  readonly adapter: AdapterSummary | null;
 }
 
 /** A DeclipBatch of random data shaped like the reference's (ids in [4, vocab), 15% MLM). */
@@ -194,6 +197,7 @@ export async function runTrainBench(options: TrainBenchOptions = {}): Promise<Tr
     steps,
     stepMs,
     losses,
+    adapter: selected.adapter ?? null,
   };
 }
 
@@ -235,10 +239,10 @@ export function registerBenchTrain(parent: Command): void {
           `(cpu ${result.cpuMsPerStep.toFixed(1)} ms) over steps 2..${result.steps}\n`,
       );
       if (flags.json === true) {
-        const { msPerStep, backend: name, threads, config, batch, steps, cpuMsPerStep, stepMs, losses } = result;
+        const { msPerStep, backend: name, threads, config, batch, steps, cpuMsPerStep, stepMs, losses, adapter } = result;
         const round = (x: number): number => Math.round(x * 10) / 10;
         process.stdout.write(
-          JSON.stringify({ msPerStep: round(msPerStep), backend: name, threads, config, batch, steps, cpuMsPerStep: round(cpuMsPerStep), stepMs: stepMs.map(round), losses }) + '\n',
+          JSON.stringify({ msPerStep: round(msPerStep), backend: name, threads, config, batch, steps, cpuMsPerStep: round(cpuMsPerStep), stepMs: stepMs.map(round), losses, adapter }) + '\n',
         );
       }
     });

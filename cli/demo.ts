@@ -18,6 +18,7 @@ import type { Command } from 'commander';
 import { InvalidOptionError } from '../core/errors.js';
 import { expectOneOf } from '../core/validate.js';
 import { FASHION_MNIST_DEFAULT_DIR } from '../datasets/convert/index.js';
+import { BACKEND_NAMES, type BackendChoice } from '../trainer/backend/select.js';
 import { loadTrainConfig, TRAIN_PRESETS, type TrainConfigInput } from '../trainer/config.js';
 import { EXPERIMENT_DATASETS, type ExperimentOptions, type ExperimentRow, runExperiment } from '../trainer/experiment/index.js';
 import { presetNames, type PresetName } from '../trainer/models/config.js';
@@ -54,6 +55,8 @@ export interface DemoOptions {
   /** Wall-clock budget of all training in minutes. Default 11 per training seed. */
   readonly budgetMinutes?: number;
   readonly trainConfig?: TrainConfigInput;
+  /** TensorFlow.js backend of the training and evaluation (default `auto`, see trainer/backend/select.ts). */
+  readonly backend?: BackendChoice;
 }
 
 /** The defaults of {@link DemoOptions}. */
@@ -83,6 +86,7 @@ export function demoExperimentOptions(options: DemoOptions = {}): ExperimentOpti
     rows: options.modes ?? ['clip', 'declip'],
     budgetMinutes: options.budgetMinutes ?? demoDefaults.budgetMinutes * seeds.length,
     ...(options.trainConfig === undefined ? {} : { trainConfig: options.trainConfig }),
+    ...(options.backend === undefined ? {} : { backend: options.backend }),
   };
 }
 
@@ -126,6 +130,7 @@ export function registerDemo(parent: Command): void {
     .option('--budget-minutes <n>', `wall-clock budget of all training (default ${demoDefaults.budgetMinutes} per training seed)`)
     .option('--seeds <list>', 'training seeds, e.g. 0,1,2 (default: the data seed)')
     .option('--config <file|preset>', 'training config the runs start from (a preset name or a JSON file; steps, batch, seed and mode come from the demo)')
+    .option('--backend <name>', `TensorFlow.js backend: auto | ${BACKEND_NAMES.join(' | ')}`, 'auto')
     .action(async (opts: Record<string, string | boolean | undefined>) => {
       const num = (flag: string, key: string, min: number): number => parseIntegerOption(flag, String(opts[key]), min);
       const code = await runDemo({
@@ -145,6 +150,7 @@ export function registerDemo(parent: Command): void {
         steps: num('--steps', 'steps', 0),
         batch: num('--batch', 'batch', 1),
         modes: parseRows(String(opts['modes'])),
+        backend: expectOneOf('--backend', String(opts['backend']), ['auto', ...BACKEND_NAMES] as const),
       });
       if (code !== 0) process.exitCode = code;
     });

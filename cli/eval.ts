@@ -22,6 +22,7 @@ import { embedShards, encodeTexts, type EvalModel, loadEvalModel } from '../trai
 import { linearProbe, type LinearProbeResult } from '../trainer/eval/linear-probe.js';
 import { retrievalRecall, type RetrievalResult } from '../trainer/eval/retrieval.js';
 import { buildPrompts, classEmbeddings, DEFAULT_TEMPLATES, zeroShotAccuracy, type ZeroShotResult } from '../trainer/eval/zeroshot.js';
+import { allowPipeFromFilesOption, onShardErrorOption } from './reliability-options.js';
 
 export interface EvalCommonOptions {
   readonly checkpoint: string;
@@ -30,6 +31,10 @@ export interface EvalCommonOptions {
   readonly workers?: string | number;
   readonly limit?: string | number;
   readonly batch?: string | number;
+  /** A shard that cannot be opened: throw (default), warn, skip. */
+  readonly onShardError?: 'throw' | 'warn' | 'skip';
+  /** Trust the shard index's entries (pipe:, outside its folder). */
+  readonly allowPipeFromFiles?: boolean;
 }
 
 export interface ZeroShotCommandOptions extends EvalCommonOptions {
@@ -82,9 +87,9 @@ export async function readNameList(path: string, what: string): Promise<string[]
 }
 
 /** Class names of labelled shards: `--classes FILE` or the index sidecar's `classes`. */
-export async function classNamesFor(shards: string, classesFile?: string): Promise<string[]> {
+export async function classNamesFor(shards: string, classesFile?: string, allowPipeFromFiles = false): Promise<string[]> {
   if (classesFile !== undefined) return readNameList(classesFile, 'classes');
-  const found = await readShardIndex(shards);
+  const found = await readShardIndex(shards, { allowPipeFromFiles });
   const classes = found?.index.classes;
   if (classes === undefined || classes.length === 0) {
     throw new ConfigError(`No class names for ${shards}: the shard index ${found?.indexUrl ?? '(none found)'} has no "classes"; pass --classes FILE`, { path: 'classes' });
@@ -103,11 +108,16 @@ async function withModel<T>(opts: EvalCommonOptions, io: EvalIO, run: (ev: EvalM
   }
 }
 
-function embedOptions(opts: EvalCommonOptions): { workers?: number; limit?: number; batch?: number } {
+function embedOptions(opts: EvalCommonOptions): { workers?: number; limit?: number; batch?: number; onShardError?: 'throw' | 'warn' | 'skip' } {
   const workers = optInt('--workers', opts.workers, 1);
   const limit = optInt('--limit', opts.limit, 1);
   const batch = optInt('--batch', opts.batch, 1);
-  return { ...(workers === undefined ? {} : { workers }), ...(limit === undefined ? {} : { limit }), ...(batch === undefined ? {} : { batch }) };
+  return {
+    ...(workers === undefined ? {} : { workers }),
+    ...(limit === undefined ? {} : { limit }),
+    ...(batch === undefined ? {} : { batch }),
+    ...(opts.onShardError === undefined ? {} : { onShardError: opts.onShardError }),
+  };
 }
 
 /** Zero-shot top-1/top-5 of a loaded model on labelled shards. */
@@ -116,16 +126,16 @@ export async function zeroShotEval(
   shards: string,
   classNames: readonly string[],
   templates: readonly string[] = DEFAULT_TEMPLATES,
-  options: { workers?: number; limit?: number; batch?: number } = {},
+  options: { workers?: number; limit?: number; batch?: number; onShardError?: 'throw' | 'warn' | 'skip' } = {},
 ): Promise<ZeroShotResult> {
   const data = await embedShards(ev, { shards, ...options });
-  const textEmb = encodeTexts(ev, buildPrompts(classNames, templates));
+  const textEmb = await encodeTexts(ev, buildPrompts(classNames, templates));
   const classEmb = classEmbeddings(textEmb, classNames.length, templates.length, data.d);
   return zeroShotAccuracy(data.image, data.labels, classEmb, data.d);
 }
 
 export async function runZeroShotCommand(opts: ZeroShotCommandOptions, io: EvalIO = processIO): Promise<ZeroShotResult> {
-  const classNames = await classNamesFor(opts.shards, opts.classes);
+  const classNames = await classNamesFor(opts.shards, opts.classes, opts.allowPipeFromFiles === true);
   const templates = opts.templates === undefined ? DEFAULT_TEMPLATES : await readNameList(opts.templates, 'templates');
   const result = await withModel(opts, io, (ev) => zeroShotEval(ev, opts.shards, classNames, templates, embedOptions(opts)));
   const text = `zero-shot: top-1 ${(100 * result.top1).toFixed(2)}%, top-5 ${(100 * result.top5).toFixed(2)}% on ${result.n} images, ${classNames.length} classes, ${templates.length} templates`;
@@ -165,7 +175,9 @@ function common(cmd: Command): Command {
     .addOption(new Option('--backend <name>', 'TensorFlow.js backend').choices(['auto', ...BACKEND_NAMES]).default('auto'))
     .option('--workers <n>', 'image decoding worker threads (default 2)')
     .option('--batch <n>', 'samples per forward pass (default 64)')
-    .option('--limit <n>', 'evaluate at most N samples');
+    .option('--limit <n>', 'evaluate at most N samples')
+    .addOption(onShardErrorOption())
+    .addOption(allowPipeFromFilesOption());
 }
 
 /** Register `declip eval zeroshot|retrieval|linear-probe`. */

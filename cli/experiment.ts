@@ -14,6 +14,7 @@ import { InvalidOptionError } from '../core/errors.js';
 import { FASHION_MNIST_DEFAULT_DIR } from '../datasets/convert/index.js';
 import { EXPERIMENT_DATASETS, EXPERIMENT_ROWS, experimentDefaults, type ExperimentOptions, type ExperimentRow, runExperiment } from '../trainer/experiment/index.js';
 import { expectOneOf } from '../core/validate.js';
+import { BACKEND_NAMES } from '../trainer/backend/select.js';
 import { parseIntegerOption } from './shards-create.js';
 import { runTraining } from './train.js';
 import { readTrainConfigInput } from './demo.js';
@@ -59,6 +60,7 @@ export async function experimentOptions(opts: Opts): Promise<ExperimentOptions> 
     out: str('out'),
     force: opts['force'] === true ? true : undefined,
     scoredOnly: opts['scoredOnly'] === true ? true : undefined,
+    backend: str('backend') === undefined ? undefined : expectOneOf('--backend', String(str('backend')), ['auto', ...BACKEND_NAMES] as const),
     trainConfig: config === undefined ? undefined : await readTrainConfigInput(config),
   });
 }
@@ -81,6 +83,7 @@ export function registerExperiment(parent: Command): void {
     .option('--config <file|preset>', 'training config the rows start from (steps, batch, seed and mode come from the experiment)')
     .option('--out <dir>', `output folder (default ${d.out})`)
     .option('--force', 'rebuild the shards and retrain runs that already have scores')
+    .option('--backend <name>', `TensorFlow.js backend: auto | ${BACKEND_NAMES.join(' | ')} (default auto)`)
     .option('--scored-only', 'train nothing: report the runs already scored in --out (e.g. while an experiment is still running)')
     .option('--json', 'print the summary as JSON on the last stdout line')
     .action(async (opts: Opts) => {

@@ -27,6 +27,7 @@ import {
   type ConvertResult,
 } from '../datasets/convert/index.js';
 import { shardIndexPathFor } from '../datasets/shard-index.js';
+import { runShardsCreateUrls, URLS_ONLY_FLAGS, type UrlsCommandOptions } from './shards-create-urls.js';
 
 /** Where the command writes (process streams by default; tests pass their own). */
 export interface ShardsCreateIO {
@@ -36,7 +37,7 @@ export interface ShardsCreateIO {
 }
 
 /** The command's options as commander hands them over (strings until parsed). */
-export interface ShardsCreateCommandOptions {
+export interface ShardsCreateCommandOptions extends UrlsCommandOptions {
   readonly from: string;
   readonly out: string;
   readonly input?: string;
@@ -49,6 +50,8 @@ export interface ShardsCreateCommandOptions {
   readonly limit?: string;
   readonly json?: boolean;
   readonly quiet?: boolean;
+  readonly overwrite?: boolean;
+  readonly incremental?: boolean;
 }
 
 /** Parse a non-negative integer option (`--count 2000`). */
@@ -125,11 +128,25 @@ export function summaryLine(result: ConvertResult, pattern: string, seconds: num
 export async function runShardsCreate(
   opts: ShardsCreateCommandOptions,
   io: ShardsCreateIO = { stdout: process.stdout, stderr: process.stderr },
+  env: NodeJS.ProcessEnv = process.env,
 ): Promise<number> {
+  if (opts.from === 'urls') return await runShardsCreateUrls(opts, io, { integer: parseIntegerOption, bytes: parseByteSize }, env);
   if (!(CONVERTER_KINDS as readonly string[]).includes(opts.from)) {
-    throw invalidOption('--from', `one of ${CONVERTER_KINDS.join(', ')}`, opts.from);
+    throw invalidOption('--from', `one of ${[...CONVERTER_KINDS, 'urls'].join(', ')}`, opts.from);
   }
   const kind = opts.from as ConverterKind;
+  for (const name of URLS_ONLY_FLAGS) {
+    if (name !== 'incremental' && opts[name] !== undefined) {
+      const flag = '--' + name.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+      throw new InvalidOptionError(flag, `${flag} applies to --from urls only`);
+    }
+  }
+  if (opts.overwrite === true && opts.incremental === true) {
+    throw new InvalidOptionError('--incremental', '--incremental and --overwrite exclude each other (one keeps completed shards, the other replaces them)');
+  }
+  if (opts.incremental === true) {
+    throw new InvalidOptionError('--incremental', `--incremental applies to --from urls (--from ${kind} splits by count and size, so a rerun cannot tell which shards are complete: use --overwrite)`);
+  }
   if (opts.split !== undefined && opts.split !== 'train' && opts.split !== 'test') {
     throw invalidOption('--split', 'one of train, test', opts.split);
   }
@@ -194,6 +211,7 @@ export async function runShardsCreate(
       source,
       {
         pattern: opts.out,
+        existing: opts.overwrite === true ? 'overwrite' : 'refuse',
         ...(maxCount === undefined ? {} : { maxCount }),
         ...(maxSize === undefined ? {} : { maxSize }),
       },
@@ -231,17 +249,34 @@ export async function runShardsCreate(
 export function registerShardsCreate(parent: Command): void {
   parent
     .command('create')
-    .description('convert a dataset (image folder, CSV/TSV, Fashion-MNIST, synthetic shapes) into tar shards with an index')
-    .addOption(new Option('--from <kind>', 'what to convert').choices([...CONVERTER_KINDS]).makeOptionMandatory())
-    .option('--input <path>', 'folder (folder, fashion-mnist) or CSV/TSV file (csv)')
+    .description('convert a dataset (image folder, CSV/TSV, Fashion-MNIST, synthetic shapes, a URL list) into tar shards with an index')
+    .addOption(new Option('--from <kind>', 'what to convert').choices([...CONVERTER_KINDS, 'urls']).makeOptionMandatory())
+    .option('--input <path>', 'folder (folder, fashion-mnist), CSV/TSV file (csv), URL list .csv/.tsv/.jsonl/.parquet (urls)')
     .requiredOption('--out <pattern>', 'shard name pattern with %06d, e.g. out/name-%06d.tar (folders are created)')
-    .option('--max-count <n>', 'most samples per shard (default 100000)')
+    .option('--max-count <n>', 'most samples per shard (default 100000); urls: rows per shard (default 10000)')
     .option('--max-size <bytes>', 'most bytes per shard: 1000000, 1e9, 500MB, 1GiB (default 3e9)')
     .option('--count <n>', 'synthetic: number of samples')
     .option('--seed <s>', 'synthetic: dataset seed; fashion-mnist: caption seed (default 0)')
     .addOption(new Option('--split <split>', 'fashion-mnist: which files to convert').choices(['train', 'test']))
-    .option('--image-size <n>', 'synthetic: image side in pixels (default 64)')
+    .option('--image-size <n>', 'synthetic: image side in pixels (default 64); urls: resize target (default 256)')
     .option('--limit <n>', 'fashion-mnist: convert only the first N images')
+    .option('--overwrite', 'replace existing shards and index (and remove stale higher-numbered shards of the pattern)')
+    .option('--incremental', 'urls: keep completed shards, redo unfinished ones (resume an interrupted run)')
+    .option('--url-col <name>', 'urls: the URL column (default url)')
+    .option('--caption-col <name>', 'urls: the caption column (default caption; none when absent)')
+    .option('--concurrency <n>', 'urls: downloads in flight (default min(64, 16 x cores))')
+    .option('--workers <n>', 'urls: decode/resize/encode threads (default: the core count)')
+    .option('--timeout <seconds>', 'urls: bound on connect, response headers and each body gap (default 10)')
+    .option('--retries <n>', 'urls: retries on 5xx, 429, connection errors and timeouts, with backoff (default 2)')
+    .option('--max-bytes <bytes>', 'urls: most bytes per image (default 64MiB)')
+    .option('--max-pixels <n>', 'urls: images with more pixels fail as too-large before decoding (default 40000000)')
+    .addOption(new Option('--resize-mode <mode>', 'urls: img2dataset resize mode (default border)').choices(['no', 'keep_ratio', 'keep_ratio_largest', 'center_crop', 'border']))
+    .addOption(new Option('--encode <format>', 'urls: image format of the shards (default jpg)').choices(['jpg', 'webp', 'png']))
+    .option('--quality <q>', 'urls: JPEG/WebP quality 1-100 (default 95)')
+    .option('--min-image-size <n>', 'urls: fail images whose smaller side is under N (too-small; default off)')
+    .option('--max-aspect-ratio <r>', 'urls: fail images with larger/smaller side over R (bad-aspect-ratio; default off)')
+    .option('--rank <r>', 'urls: this process writes shards n with n % world-size == rank (default: RANK, JOB_COMPLETION_INDEX, SLURM_*, OMPI_* env)')
+    .option('--world-size <w>', 'urls: number of processes splitting the shards (default: WORLD_SIZE, SLURM_*, OMPI_* env, else 1)')
     .option('--json', 'also print a JSON summary on stdout')
     .option('--quiet', 'no progress and no summary on stderr')
     .action(async (opts: ShardsCreateCommandOptions, cmd: Command) => {

@@ -8,14 +8,18 @@
  *   `{"__key__": ..., "__url__": ..., "files": {"<ext>": {"size": N, "sha256": "<hex>"}}}`
  *   (hashes of the raw member bytes);
  * - stderr: its last line is `{"errors": [{"url", "reason", "member", "count"}, ...]}`;
- * - exit 0 under `--on-error warn|skip`; under `throw` (the default) exit 1 when anything
- *   went wrong, after a message naming the shard.
+ * - errors inside a shard: exit 0 under `--on-error warn|skip`; under `throw` (the
+ *   default) exit 1 when anything went wrong, after a message naming the shard;
+ * - a shard that cannot be opened (missing, HTTP error, failing `pipe:`): exit 1 naming it
+ *   under `--on-shard-error throw` (the default for `cat`; `stats` defaults to `skip`);
+ * - a read that yields no sample at all exits 1 (`no-samples`) whatever the policies.
  */
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import type { Readable, Writable } from 'node:stream';
 import { type Command, CommanderError, Option } from 'commander';
 import { DeclipError, InvalidOptionError } from '../core/errors.js';
+import { onShardErrorOption } from './reliability-options.js';
 import {
   ERROR_POLICIES,
   type ErrorCount,
@@ -37,12 +41,16 @@ export interface ShardsReadIO {
 export interface CatCommandOptions {
   readonly jsonl?: boolean;
   readonly onError?: ErrorPolicy;
+  /** A shard that cannot be opened: throw (default), warn, skip. */
+  readonly onShardError?: ErrorPolicy;
 }
 
 /** Options of {@link runShardsStats}. */
 export interface StatsCommandOptions {
   readonly json?: boolean;
   readonly onError?: ErrorPolicy;
+  /** A shard that cannot be opened (default: skip, counted in the report). */
+  readonly onShardError?: ErrorPolicy;
 }
 
 /** Default `--on-error` of `stats`: it reads everything it can and reports what it could not. */
@@ -120,6 +128,7 @@ export async function runShardsCat(
     reader = new ShardReader({
       urls,
       onError: options.onError ?? 'throw',
+      onShardError: options.onShardError ?? 'throw',
       stdin: io.stdin,
       signal: io.signal,
       warn: (message) => io.stderr.write(`declip: warning: ${message}\n`),
@@ -215,6 +224,7 @@ export async function runShardsStats(
     reader = new ShardReader({
       urls,
       onError: options.onError ?? STATS_DEFAULT_ON_ERROR,
+      onShardError: options.onShardError ?? STATS_DEFAULT_ON_ERROR,
       stdin: io.stdin,
       signal: io.signal,
       warn: (message) => io.stderr.write(`declip: warning: ${message}\n`),
@@ -255,7 +265,7 @@ export async function runShardsStats(
 }
 
 function onErrorOption(defaultValue: ErrorPolicy): Option {
-  return new Option('--on-error <policy>', 'what to do with a bad shard or member')
+  return new Option('--on-error <policy>', 'what to do with an error inside a shard (truncated, corrupt, bad member)')
     .choices(ERROR_POLICIES)
     .default(defaultValue);
 }
@@ -273,8 +283,9 @@ export function registerShardsRead(parent: Command): void {
     .argument('<url...>', 'shard URLs: paths, file:, http(s)://, pipe:CMD, - (stdin); {000..009} and :: lists')
     .option('--jsonl', 'one JSON object per sample (the stable, machine-readable form)')
     .addOption(onErrorOption('throw'))
-    .action(async (urls: string[], opts: { jsonl?: boolean; onError: ErrorPolicy }) => {
-      finish(await runShardsCat(urls, { jsonl: opts.jsonl === true, onError: opts.onError }));
+    .addOption(onShardErrorOption().default('throw'))
+    .action(async (urls: string[], opts: { jsonl?: boolean; onError: ErrorPolicy; onShardError: ErrorPolicy }) => {
+      finish(await runShardsCat(urls, { jsonl: opts.jsonl === true, onError: opts.onError, onShardError: opts.onShardError }));
     });
   parent
     .command('stats')
@@ -282,7 +293,8 @@ export function registerShardsRead(parent: Command): void {
     .argument('<url...>', 'shard URLs: paths, file:, http(s)://, pipe:CMD, - (stdin); {000..009} and :: lists')
     .option('--json', 'print one JSON object')
     .addOption(onErrorOption(STATS_DEFAULT_ON_ERROR))
-    .action(async (urls: string[], opts: { json?: boolean; onError: ErrorPolicy }) => {
-      finish(await runShardsStats(urls, { json: opts.json === true, onError: opts.onError }));
+    .addOption(onShardErrorOption().default(STATS_DEFAULT_ON_ERROR))
+    .action(async (urls: string[], opts: { json?: boolean; onError: ErrorPolicy; onShardError: ErrorPolicy }) => {
+      finish(await runShardsStats(urls, { json: opts.json === true, onError: opts.onError, onShardError: opts.onShardError }));
     });
 }

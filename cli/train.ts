@@ -1,6 +1,7 @@
 /**
  * `declip train --config FILE|PRESET --shards URL [--steps N] [--batch B] [--seed S]
- * [--checkpoint-every K] [--out DIR] [--resume] [--backend NAME] [--workers W] [--threads N|auto]`
+ * [--checkpoint-every K] [--out DIR] [--resume] [--backend NAME] [--workers W] [--threads N|auto]
+ * [--on-shard-error throw|warn|skip] [--allow-pipe-from-files]`
  *
  * Contract:
  * - metrics as JSON lines in `DIR/metrics.jsonl`, one per optimizer step with at least
@@ -10,7 +11,10 @@
  * - checkpoints in `DIR/checkpoints/step-NNNNNN/` (+ `latest`), every K steps, at the end,
  *   and on SIGINT/SIGTERM (the current step finishes, a checkpoint is written, exit 130/143);
  * - `--resume` continues from the newest checkpoint in DIR, with the tokenizer the run
- *   trained (`DIR/tokenizer.json`, trained on the shards' captions on a fresh start);
+ *   trained (`DIR/tokenizer.json`, trained on the shards' captions on a fresh start); it
+ *   refuses a config that changes the stream or the model (trainer/checkpoint/resume.ts);
+ * - a shard that cannot be opened ends the run non-zero naming its URL unless
+ *   `--on-shard-error warn|skip`; `pipe:` shards of a config file need `--allow-pipe-from-files`;
  * - plots (`loss.svg`, `lr.svg`, `logit-scale.svg`, `throughput.svg`) next to the metrics.
  */
 import { access, mkdir } from 'node:fs/promises';
@@ -18,7 +22,7 @@ import { join, resolve } from 'node:path';
 import { type Command, Option } from 'commander';
 import { ConfigError, InvalidOptionError } from '../core/errors.js';
 import { expectInteger } from '../core/validate.js';
-import { readSamples } from '../datasets/reader/index.js';
+import { assertNoPipeFromFile, type ErrorPolicy, readSamples } from '../datasets/reader/index.js';
 import { decodeCaption } from '../augment/text/caption.js';
 import { CaptionTokenizer, NUM_SPECIAL_TOKENS, BYTE_ALPHABET_SIZE } from '../augment/text/tokenizer.js';
 import { createPipeline } from '../pipeline/pipeline.js';
@@ -26,7 +30,9 @@ import { IMAGE_PRESETS } from '../augment/image/presets.js';
 import { BACKEND_NAMES, type BackendChoice, selectBackend } from '../trainer/backend/select.js';
 import { loadTrainConfig, type TrainConfig } from '../trainer/config.js';
 import { type OpenBatches, runSeeds, train, type TrainResult } from '../trainer/loop.js';
+import { presetNames } from '../trainer/models/config.js';
 import { parseThreads } from './bench-train.js';
+import { allowPipeFromFilesOption, onShardErrorOption } from './reliability-options.js';
 
 /** Captions read to train a run's tokenizer (a bound: the rest of the data is not read). */
 export const TOKENIZER_MAX_CAPTIONS = 200_000;
@@ -46,6 +52,10 @@ export interface TrainCommandOptions {
   readonly workers?: string | number;
   /** Compute threads (`auto` or N): data-parallel model replicas in worker threads. */
   readonly threads?: string | number;
+  /** Shards that cannot be opened: throw (default), warn, skip. */
+  readonly onShardError?: ErrorPolicy;
+  /** Let a config file's shards be pipe: commands. */
+  readonly allowPipeFromFiles?: boolean;
 }
 
 function int(name: string, value: string | number | undefined, min: number): number | undefined {
@@ -65,6 +75,7 @@ export async function prepareRunTokenizer(
   vocabSize: number,
   log: (line: string) => void,
   signal?: AbortSignal,
+  onShardError: ErrorPolicy = 'throw',
 ): Promise<string> {
   const file = join(runDir, RUN_TOKENIZER);
   try {
@@ -81,7 +92,7 @@ export async function prepareRunTokenizer(
     throw new ConfigError(`Invalid config: vocabSize: Expected at least ${BYTE_ALPHABET_SIZE + NUM_SPECIAL_TOKENS} (byte alphabet + specials) but received ${vocabSize}`, { path: 'vocabSize' });
   }
   await mkdir(runDir, { recursive: true });
-  const reader = readSamples({ urls: shards, onError: 'skip', ...(signal === undefined ? {} : { signal }) });
+  const reader = readSamples({ urls: shards, onError: 'skip', onShardError, ...(signal === undefined ? {} : { signal }) });
   let count = 0;
   async function* captions(): AsyncGenerator<string> {
     try {
@@ -122,6 +133,7 @@ export function trainBatches(config: TrainConfig, shards: readonly string[], tok
       startEpoch: start.epoch,
       skipSamples: start.skipSamples,
       onError: config.data.onError,
+      onShardError: config.data.onShardError,
       onWarn: (err) => log(`data: ${err.message}`),
       ...(config.data.augment === 'mocov2' ? {} : { workerExtra: { imageTransform: IMAGE_PRESETS[config.data.augment]({ size: config.model.vision.imageSize }) } }),
     });
@@ -145,7 +157,7 @@ export async function runTraining(options: RunTrainingOptions): Promise<TrainRes
   const shards = config.data.shards;
   if (shards.length === 0) throw new InvalidOptionError('shards', 'Expected shard URLs for --shards (or data.shards in the config) but received none');
   const runDir = resolve(options.runDir);
-  const tokenizerFile = await prepareRunTokenizer(runDir, shards, config.model.text.vocabSize, log, options.signal);
+  const tokenizerFile = await prepareRunTokenizer(runDir, shards, config.model.text.vocabSize, log, options.signal, config.data.onShardError);
   return train({
     config,
     runDir,
@@ -173,11 +185,17 @@ export async function runTrainCommand(opts: TrainCommandOptions): Promise<number
   const data: Record<string, unknown> = {};
   if (opts.shards !== undefined) data.shards = [opts.shards];
   if (workers !== undefined) data.workers = workers;
+  if (opts.onShardError !== undefined) data.onShardError = opts.onShardError;
+  if (opts.allowPipeFromFiles === true) data.allowPipeFromFiles = true;
   if (Object.keys(data).length > 0) overrides.data = data;
   const threads = parseThreads(opts.threads);
   if (threads !== undefined) overrides.compute = { threads };
   const config = await loadTrainConfig(opts.config ?? 'tiny', overrides);
   if (config.data.shards.length === 0) throw new InvalidOptionError('shards', 'Expected shard URLs for --shards (or data.shards in the config) but received none');
+  // Shards typed on the command line are the user's; those of a config file are the file's.
+  if (opts.shards === undefined && opts.config !== undefined && !(presetNames as readonly string[]).includes(opts.config)) {
+    assertNoPipeFromFile(config.data.shards, 'data.shards', opts.config, config.data.allowPipeFromFiles);
+  }
   const log = (line: string): void => void process.stderr.write(`declip: ${line}\n`);
   await selectBackend({ backend: opts.backend ?? 'auto', log });
   const controller = new AbortController();
@@ -224,6 +242,8 @@ export function registerTrain(program: Command): void {
     .addOption(new Option('--backend <name>', 'TensorFlow.js backend').choices(['auto', ...BACKEND_NAMES]).default('auto'))
     .option('--workers <n>', 'augmentation worker threads')
     .option('--threads <n|auto>', 'compute threads: data-parallel model replicas, exactly the one-thread update (auto: the core count on wasm/cpu)')
+    .addOption(onShardErrorOption())
+    .addOption(allowPipeFromFilesOption())
     .action(async (opts: TrainCommandOptions) => {
       process.exitCode = await runTrainCommand(opts);
     });

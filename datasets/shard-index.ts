@@ -16,13 +16,14 @@
  * ```
  */
 import { createHash } from 'node:crypto';
-import { readFile, readdir, rename, writeFile, unlink } from 'node:fs/promises';
-import { basename, dirname, join, posix } from 'node:path';
+import { readFile, readdir } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import braces from 'braces';
 import { request } from 'undici';
 import { z } from 'zod';
 import { ShardFormatError, ShardReadError, ShardWriteError } from '../core/errors.js';
+import { expandShardUrls } from './reader/urls.js';
+import { writeFileDurably, type WriterFileSystem } from './writer/files.js';
 
 /** A JSON value (for the free-form `meta` field). */
 export type JsonValue = string | number | boolean | null | readonly JsonValue[] | { readonly [key: string]: JsonValue };
@@ -124,11 +125,58 @@ function localPath(url: string): string | undefined {
   return url;
 }
 
-/** The first concrete shard name of a brace pattern or `::` list. */
+/** The first concrete shard name of a brace pattern or `::` list (the reader's range limit applies). */
 function firstUrl(urlOrPattern: string): string {
   const first = urlOrPattern.split('::')[0] ?? urlOrPattern;
-  const expanded = braces.expand(first);
-  return expanded[0] ?? first;
+  if (first.trim() === '') return first;
+  return expandShardUrls(first)[0] ?? first;
+}
+
+/** How {@link readShardIndex} treats the shard names an index lists. */
+export interface ShardIndexReadOptions {
+  readonly signal?: AbortSignal;
+  /**
+   * An index is a file, and whoever wrote it chose its entries: by default an entry must
+   * name a shard inside the index's own folder (a relative name without `..` that leaves
+   * it; for an HTTP index, a URL of the same origin under the index's folder), never a
+   * `pipe:` command nor an absolute path. `true` resolves entries as they are
+   * (`--allow-pipe-from-files`, config `data.allowPipeFromFiles`).
+   */
+  readonly allowPipeFromFiles?: boolean;
+}
+
+function unsafeEntry(entry: string, indexUrl: string, why: string): ShardFormatError {
+  return new ShardFormatError(
+    'unsafe-index-entry',
+    `the shard index lists "${entry}", which ${why}; entries read from a file must name shards inside the index's folder (pass --allow-pipe-from-files to trust this index)`,
+    { url: indexUrl },
+  );
+}
+
+/**
+ * Where one index entry points, resolved against the index's folder or URL; refused
+ * (`unsafe-index-entry`) when it is a command or leaves that folder, unless allowed.
+ */
+function resolveEntry(entry: string, indexUrl: string, allow: boolean): string {
+  if (isHttp(indexUrl)) {
+    const resolved = new URL(entry, indexUrl);
+    if (allow) return resolved.toString();
+    const base = new URL('.', indexUrl);
+    if (entry.startsWith('pipe:') || !isHttp(resolved.href)) throw unsafeEntry(entry, indexUrl, 'is not an http(s) shard');
+    if (resolved.origin !== base.origin || !resolved.pathname.startsWith(base.pathname)) throw unsafeEntry(entry, indexUrl, `leaves ${base.href}`);
+    return resolved.toString();
+  }
+  const dir = dirname(indexUrl);
+  if (allow) return entry.startsWith('pipe:') ? entry : join(dir, entry);
+  if (entry.startsWith('pipe:') || entry === '-' || /^[a-z][a-z0-9+.-]*:/i.test(entry)) throw unsafeEntry(entry, indexUrl, 'is not a shard file name');
+  if (isAbsolute(entry) || entry.split(/[\\/]/).includes('..')) throw unsafeEntry(entry, indexUrl, `leaves the index's folder ${dir}`);
+  const resolved = join(dir, entry);
+  // `join('.', 'x')` is `x`: keep a name that could read as a URL scheme a path.
+  return /^[a-z][a-z0-9+.-]*:/i.test(resolved) || resolved === '-' ? `./${resolved}` : resolved;
+}
+
+function found(indexUrl: string, index: ShardIndex, allow: boolean): FoundShardIndex {
+  return { indexUrl, index, shardUrls: index.shards.map((s) => resolveEntry(s.url, indexUrl, allow)) };
 }
 
 /** Parse and validate index JSON text. Throws a {@link ShardFormatError} (`bad-index`). */
@@ -217,26 +265,24 @@ export function shardIndexLocation(urlOrPattern: string): string | undefined {
  */
 export async function locateShardIndex(
   urlOrPattern: string,
-  options: { readonly signal?: AbortSignal } = {},
+  options: ShardIndexReadOptions = {},
 ): Promise<string | undefined> {
-  return (await findIndex(urlOrPattern, options.signal))?.indexUrl;
+  return (await findIndex(urlOrPattern, options))?.indexUrl;
 }
 
-async function findIndex(urlOrPattern: string, signal: AbortSignal | undefined): Promise<FoundShardIndex | undefined> {
+async function findIndex(urlOrPattern: string, options: ShardIndexReadOptions): Promise<FoundShardIndex | undefined> {
+  const { signal } = options;
+  const allow = options.allowPipeFromFiles ?? false;
   const where = shardIndexLocation(urlOrPattern);
   if (where === undefined) return undefined;
   if (isHttp(where)) {
     const text = await fetchIfExists(where, signal);
     if (text === undefined) return undefined;
-    const index = parseShardIndex(text, where);
-    return { indexUrl: where, index, shardUrls: index.shards.map((s) => new URL(s.url, where).toString()) };
+    return found(where, parseShardIndex(text, where), allow);
   }
   const text = await readLocalIfExists(where);
   const dir = dirname(where);
-  if (text !== undefined) {
-    const index = parseShardIndex(text, where);
-    return { indexUrl: where, index, shardUrls: index.shards.map((s) => join(dir, s.url)) };
-  }
+  if (text !== undefined) return found(where, parseShardIndex(text, where), allow);
   // Fall back to any index in the folder that lists the first shard.
   const path = localPath(firstUrl(urlOrPattern));
   if (path === undefined) return undefined;
@@ -256,7 +302,7 @@ async function findIndex(urlOrPattern: string, signal: AbortSignal | undefined):
     if (body === undefined) continue;
     const index = parseShardIndex(body, candidate);
     if (index.shards.some((s) => matcher.test(s.url))) {
-      return { indexUrl: candidate, index, shardUrls: index.shards.map((s) => join(dir, s.url)) };
+      return found(candidate, index, allow);
     }
   }
   return undefined;
@@ -266,7 +312,9 @@ async function findIndex(urlOrPattern: string, signal: AbortSignal | undefined):
  * Read the sidecar index of some shards (local path, `file:` URL, brace pattern, `::`
  * list, `%06d` pattern, or `http(s)://` - then the index next to the shards is fetched).
  * Resolves to `undefined` when there is no index; rejects with a
- * {@link ShardFormatError} (`bad-index`) when there is one and it is malformed.
+ * {@link ShardFormatError} (`bad-index`) when there is one and it is malformed, and
+ * (`unsafe-index-entry`) when it lists a `pipe:` command or a shard outside its folder
+ * (see {@link ShardIndexReadOptions.allowPipeFromFiles}).
  *
  * @example
  * ```ts
@@ -276,9 +324,9 @@ async function findIndex(urlOrPattern: string, signal: AbortSignal | undefined):
  */
 export async function readShardIndex(
   urlOrPattern: string,
-  options: { readonly signal?: AbortSignal } = {},
+  options: ShardIndexReadOptions = {},
 ): Promise<FoundShardIndex | undefined> {
-  return await findIndex(urlOrPattern, options.signal);
+  return await findIndex(urlOrPattern, options);
 }
 
 /**
@@ -318,14 +366,11 @@ export function countShards(
  * await writeShardIndex('out/syn.index.json', index);
  * ```
  */
-export async function writeShardIndex(path: string, index: ShardIndex): Promise<void> {
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.partial`);
-  const text = JSON.stringify(index, null, 2) + '\n';
+export async function writeShardIndex(path: string, index: ShardIndex, fs?: WriterFileSystem): Promise<void> {
   try {
-    await writeFile(tmp, text);
-    await rename(tmp, path);
+    // Temp file, fsync, rename, fsync the folder: a crash leaves the old index or the new one.
+    await writeFileDurably(path, JSON.stringify(index, null, 2) + '\n', fs);
   } catch (err) {
-    await unlink(tmp).catch(() => undefined);
     throw new ShardWriteError('index-unwritable', 'cannot write the shard index', path, { cause: err });
   }
 }

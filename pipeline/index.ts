@@ -5,7 +5,7 @@ export { PIPELINE_DEFAULTS, resolvePipelineOptions, samplesInPipelineBound } fro
 export type { PipelineOptions, ResolvedPipelineOptions } from './options.js';
 export { PipelineMetrics, STAGES } from './metrics.js';
 export type { MetricsSnapshot, Stage, StageDepth } from './metrics.js';
-export { AugmentPool, POOL_DEFAULTS, defaultWorkerFile } from './pool.js';
+export { AugmentPool, POOL_DEFAULTS, WorkerCrashError, defaultWorkerFile } from './pool.js';
 export type { AugmentPoolOptions, WorkerInit } from './pool.js';
 export { Credit } from './credit.js';
 export { pullEdge } from './prefetch.js';
@@ -22,3 +22,4 @@ export { IMAGE_EXTENSIONS, packTask } from './task.js';
 export type { AugmentResult, AugmentTask, TaskFailure, TaskSample } from './task.js';
 export { allocateResult, captionText, imageBytes, toFailure, transferResult } from './workers/protocol.js';
 export type { ResultDraft } from './workers/protocol.js';
+export * from './ingest/index.js';

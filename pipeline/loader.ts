@@ -2,7 +2,8 @@
  * The main-thread side of the loader thread (`createPipeline({ loaderThread: true })`):
  * a pull edge that receives finished batches from pipeline/workers/loader-worker and
  * asks for one more each time the consumer takes one. At most `prefetch` batches are
- * posted ahead of the consumer; the loader's own pipeline holds one more.
+ * posted ahead of the consumer; the loader's own pipeline holds one more. Closing asks
+ * the thread to stop and terminates it when it has not exited `shutdownTimeoutMs` later.
  *
  * @example
  * ```ts
@@ -12,7 +13,7 @@
  */
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { DeclipError, SampleError, WorkerError, type DeclipErrorCode } from '../core/errors.js';
+import { DeclipError, SampleError, ShardFormatError, ShardReadError, WorkerError, type DeclipErrorCode } from '../core/errors.js';
 import { runningFromSources } from '../core/package-info.js';
 import type { MetricsSnapshot } from './metrics.js';
 import type { PipelineOptions, ResolvedPipelineOptions } from './options.js';
@@ -39,12 +40,21 @@ export type LoaderMessage =
 
 export type MainMessage = { readonly type: 'credit'; readonly n: number } | { readonly type: 'close' };
 
+/** The message as it was (it already names the shard and key). */
+function keepMessage<E extends Error>(err: E, message: string): E {
+  Object.defineProperty(err, 'message', { value: message });
+  return err;
+}
+
 function revive(e: WireError): Error {
+  if (e.code === 'ERR_DECLIP_SHARD_READ' && e.reason !== undefined && e.url !== undefined) {
+    return keepMessage(new ShardReadError(e.reason, e.message, e.url), e.message);
+  }
+  if (e.code === 'ERR_DECLIP_SHARD_FORMAT' && e.reason !== undefined && e.url !== undefined) {
+    return keepMessage(new ShardFormatError(e.reason, e.message, { url: e.url, key: e.key }), e.message);
+  }
   if (e.reason !== undefined && e.url !== undefined) {
-    // the message already names the shard and key: keep it as it was
-    const err = new SampleError(e.reason, e.message, { url: e.url, key: e.key }, { code: (e.code ?? 'ERR_DECLIP_SAMPLE') as DeclipErrorCode });
-    Object.defineProperty(err, 'message', { value: e.message });
-    return err;
+    return keepMessage(new SampleError(e.reason, e.message, { url: e.url, key: e.key }, { code: (e.code ?? 'ERR_DECLIP_SAMPLE') as DeclipErrorCode }), e.message);
   }
   if (e.code !== undefined) return new DeclipError(e.message, { code: e.code as DeclipErrorCode });
   return new WorkerError(`loader thread: ${e.name}: ${e.message}`);
@@ -149,6 +159,16 @@ export function createLoaderPipeline(o: ResolvedPipelineOptions, input: Pipeline
       ring.length = 0;
       settle();
       if (!exited) worker.postMessage({ type: 'close' } satisfies MainMessage);
+      // A loader that does not wind down in time (stuck in a read, a worker...) is terminated.
+      let timer: NodeJS.Timeout | undefined;
+      const late = await Promise.race([
+        exitedPromise.then(() => false),
+        new Promise<boolean>((resolve) => {
+          timer = setTimeout(() => resolve(true), o.shutdownTimeoutMs);
+        }),
+      ]);
+      clearTimeout(timer);
+      if (late) await worker.terminate();
       await exitedPromise;
     })();
     return closing;

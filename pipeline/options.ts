@@ -50,8 +50,19 @@ export interface PipelineOptions {
   readonly epochs?: number;
   /** Samples of `startEpoch` to pass over, undecoded (resume; default 0). */
   readonly skipSamples?: number;
-  /** Bad samples and shards: throw (default), warn, skip. */
+  /** Bad samples and errors inside shards: throw (default), warn, skip. */
   readonly onError?: ErrorPolicy;
+  /** Shards that cannot be opened (missing, HTTP error, failing `pipe:`): throw (default), warn, skip. */
+  readonly onShardError?: ErrorPolicy;
+  /** A `pipe:` or HTTP shard silent this long (ms) fails as `stalled` (default 60000). */
+  readonly stallTimeoutMs?: number;
+  /**
+   * One augmentation task running longer than this (ms) is a hung worker: the thread is
+   * terminated and replaced and the task retried once (default 60000).
+   */
+  readonly taskTimeoutMs?: number;
+  /** Threads that have not exited this long (ms) after being asked to stop are terminated (default 5000). */
+  readonly shutdownTimeoutMs?: number;
   /** Where `warn` reports (default: one line on stderr). */
   readonly onWarn?: (error: SampleError | Error) => void;
   /** Pixel limit of a decoded image (default 100 megapixels... see augment/image). */
@@ -109,6 +120,10 @@ export interface ResolvedPipelineOptions {
   readonly epochs: number;
   readonly skipSamples: number;
   readonly onError: ErrorPolicy;
+  readonly onShardError: ErrorPolicy;
+  readonly stallTimeoutMs: number;
+  readonly taskTimeoutMs: number;
+  readonly shutdownTimeoutMs: number;
   readonly onWarn: (error: SampleError | Error) => void;
   readonly pixelLimit: number | undefined;
   readonly fastJpeg: boolean;
@@ -134,6 +149,10 @@ export const PIPELINE_DEFAULTS = Object.freeze({
   epochs: 1,
   skipSamples: 0,
   onError: 'throw' as ErrorPolicy,
+  onShardError: 'throw' as ErrorPolicy,
+  stallTimeoutMs: 60_000,
+  taskTimeoutMs: 60_000,
+  shutdownTimeoutMs: 5_000,
   yieldOnPull: true,
   loaderThread: false,
   fastJpeg: true,
@@ -189,6 +208,10 @@ export function resolvePipelineOptions(options: PipelineOptions): ResolvedPipeli
     epochs,
     skipSamples: expectInteger('skipSamples', options.skipSamples ?? d.skipSamples, 0),
     onError: expectOneOf('onError', options.onError ?? d.onError, ERROR_POLICIES),
+    onShardError: expectOneOf('onShardError', options.onShardError ?? d.onShardError, ERROR_POLICIES),
+    stallTimeoutMs: expectInteger('stallTimeoutMs', options.stallTimeoutMs ?? d.stallTimeoutMs, 1, 2 ** 31 - 1),
+    taskTimeoutMs: expectInteger('taskTimeoutMs', options.taskTimeoutMs ?? d.taskTimeoutMs, 1, 2 ** 31 - 1),
+    shutdownTimeoutMs: expectInteger('shutdownTimeoutMs', options.shutdownTimeoutMs ?? d.shutdownTimeoutMs, 1, 2 ** 31 - 1),
     onWarn: options.onWarn ?? warnToStderr,
     pixelLimit: options.pixelLimit === undefined ? undefined : expectNumber('pixelLimit', options.pixelLimit, 1),
     fastJpeg: expectBoolean('fastJpeg', options.fastJpeg ?? d.fastJpeg),

@@ -110,6 +110,12 @@ export function createPipeline(options: PipelineOptions): DeclipPipeline {
     workers: o.workers,
     tasksPerWorker: o.tasksPerWorker,
     ...(o.workerFile === undefined ? {} : { filename: o.workerFile }),
+    taskTimeoutMs: o.taskTimeoutMs,
+    shutdownTimeoutMs: o.shutdownTimeoutMs,
+    // a crashed or hung worker is replaced and its task retried: say so (unless told to be quiet)
+    onCrash: (err) => {
+      if (o.onError !== 'skip') o.onWarn(err);
+    },
     init: {
       imageSize: o.imageSize,
       contextLength: o.contextLength,
@@ -122,9 +128,9 @@ export function createPipeline(options: PipelineOptions): DeclipPipeline {
   const open: OpenEpoch =
     o.open ??
     ((epoch, signal) =>
-      openShards(o, epoch, signal, (reason, error) => {
+      openShards(o, epoch, signal, (reason, error, scope) => {
         metrics.countSkip(reason);
-        if (o.onError === 'warn') o.onWarn(error);
+        if ((scope === 'shard' ? o.onShardError : o.onError) === 'warn') o.onWarn(error);
       }));
 
   const items = epochStream({ open, startEpoch: o.startEpoch, epochs: o.epochs, skipSamples: o.skipSamples, signal: controller.signal });

@@ -24,13 +24,13 @@ const preset = modelPresets[config];
 const model = createDeclipModel(config, { seed: 0 });
 const queue = new NearestNeighbourQueue({ size: 4096, dim: model.embedDim, seed: 1 });
 const rng = new Rng(2);
-const step = (): void => {
+const step = async (): Promise<void> => {
   const inputs = batchToInputs(randomBatch(rng, batch, preset.vision.imageSize, preset.text.contextLength, preset.text.vocabSize));
-  const { grads } = declipGradients(model, inputs, queue, lossPresets.declip);
+  const { grads } = await declipGradients(model, inputs, queue, lossPresets.declip);
   for (const g of grads.values()) g.dispose();
   disposeInputs(inputs);
 };
-step(); // warm-up
+await step(); // warm-up
 // REPEAT=n profiles n steps and keeps, for each row and for the wall time, the smallest of
 // the n (robust to a busy machine: preemption only ever adds time).
 const repeat = Math.max(1, Number(process.env['REPEAT'] ?? 1));

@@ -91,6 +91,10 @@ const dataSchema = z.strictObject({
   shuffleBuffer: nonNegInt.default(1000),
   /** Bad samples: throw, warn, skip. */
   onError: z.enum(['throw', 'warn', 'skip']).default('warn'),
+  /** Shards that cannot be opened (missing file, HTTP error, failing pipe:): throw, warn, skip. */
+  onShardError: z.enum(['throw', 'warn', 'skip']).default('throw'),
+  /** Let `shards` of a config file (and shard index entries) be pipe: commands or leave the index's folder. */
+  allowPipeFromFiles: z.boolean().default(false),
   /** Training image augmentation (augment/image presets): `mocov2` (DeCLIP's recipe) or `light` (for small synthetic images). */
   augment: z.enum(['mocov2', 'light']).default('mocov2'),
 });

@@ -19,7 +19,7 @@
  * const model = createDeclipModel('tiny', { seed: 1 });
  * const queue = new NearestNeighbourQueue({ size: 4096, dim: model.embedDim, seed: 2 });
  * const inputs = batchToInputs(batch);
- * const { grads, values } = declipGradients(model, inputs, queue, lossPresets.declip);
+ * const { grads, values } = await declipGradients(model, inputs, queue, lossPresets.declip);
  * // ... optimiser applies grads (Map name -> tensor), then:
  * for (const g of grads.values()) g.dispose();
  * disposeInputs(inputs);
@@ -253,19 +253,22 @@ export function disposeLossOutput(out: DeclipLossOutput): void {
   tf.dispose(all);
 }
 
-/** Read the values (synchronously) and free the scalars. Leaves `out.enqueue` alone. */
-export function readLossValues(out: DeclipLossOutput): LossValues {
-  const terms = Object.fromEntries(
-    lossTerms.map((k) => {
-      const t = out.terms[k];
-      return [k, t === null ? null : (t.dataSync()[0] ?? Number.NaN)];
-    }),
-  ) as Record<LossTerm, number | null>;
-  return {
-    total: out.total.dataSync()[0] ?? Number.NaN,
-    terms,
-    logitScale: out.logitScale.dataSync()[0] ?? Number.NaN,
-  };
+/**
+ * Read the values with one asynchronous download (`[total, logitScale, ...terms]` stacked
+ * on the device; works on every backend, webgpu included). Leaves every tensor of `out`
+ * alone.
+ */
+export async function readLossValues(out: DeclipLossOutput): Promise<LossValues> {
+  const present = lossTerms.filter((k) => out.terms[k] !== null);
+  const stacked = tf.tidy(() => tf.stack([out.total, out.logitScale, ...present.map((k) => out.terms[k] as tf.Scalar)]));
+  let host: tf.backend_util.TypedArray;
+  try {
+    host = await stacked.data();
+  } finally {
+    stacked.dispose();
+  }
+  const terms = Object.fromEntries(lossTerms.map((k) => [k, out.terms[k] === null ? null : (host[2 + present.indexOf(k)] ?? Number.NaN)])) as Record<LossTerm, number | null>;
+  return { total: host[0] ?? Number.NaN, terms, logitScale: host[1] ?? Number.NaN };
 }
 
 /** Gradients of one batch, keyed by parameter name (only parameters the loss reaches). */
@@ -285,13 +288,13 @@ export interface DeclipGradients {
  * pass false to decide later (e.g. only for finite losses) and call
  * `queue.enqueue(result.enqueueRows)` yourself.
  */
-export function declipGradients(
+export async function declipGradients(
   model: DeclipModel,
   inputs: DeclipInputs,
   queue: NearestNeighbourQueue | null,
   config: LossConfig,
   options: { readonly enqueue?: boolean } = {},
-): DeclipGradients {
+): Promise<DeclipGradients> {
   let out: DeclipLossOutput | undefined;
   const { value, grads } = tf.variableGrads(() => {
     out = declipLosses(model, inputs, queue, config, true);
@@ -300,8 +303,8 @@ export function declipGradients(
   if (out === undefined) throw new InvalidOptionError('loss', 'declipLosses did not run');
   const result = out;
   try {
-    const values = readLossValues(result);
-    const enqueueRows = result.enqueue === null ? null : (result.enqueue.dataSync() as Float32Array).slice();
+    const [values, rows] = await Promise.all([readLossValues(result), result.enqueue?.data()]);
+    const enqueueRows = rows === undefined ? null : Float32Array.from(rows as Float32Array);
     if ((options.enqueue ?? true) && queue !== null && enqueueRows !== null) queue.enqueue(enqueueRows);
     const named = new Map<string, tf.Tensor>();
     for (const [variableName, g] of Object.entries(grads)) named.set(model.params.nameOf(variableName) ?? variableName, g);

@@ -28,6 +28,11 @@ export interface TrainEngine {
   readonly threads: number;
   /** Trainable parameters of the model. */
   readonly numParameters: number;
+  /**
+   * Steps the loop may keep issued but unread (default 1). More than 1 only where
+   * `microStep` and `update` change all state before their promises settle (webgpu).
+   */
+  readonly stepsInFlight?: number;
   /** Forward + backward of one micro-batch; see {@link Replica.microStep}. */
   microStep(batch: DeclipBatch): Promise<MicroStepValues>;
   /** Drop the gradients summed since the last update. */
@@ -53,6 +58,11 @@ export class LocalEngine implements TrainEngine {
 
   get numParameters(): number {
     return this.replica.model.params.numParameters();
+  }
+
+  /** Two on webgpu (one step read back while the next is issued), else one. */
+  get stepsInFlight(): number {
+    return this.replica.deferred ? 2 : 1;
   }
 
   async microStep(batch: DeclipBatch): Promise<MicroStepValues> {

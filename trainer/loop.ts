@@ -13,10 +13,15 @@
  * the last one consumed), so `resume: true` re-opens the stream there and continues the
  * same loss curve as an uninterrupted run.
  *
- * Non-finite guard: a batch whose loss is NaN/Inf is not applied; the last checkpoint is
- * reloaded, the stream re-opened from its position with that batch skipped (its index is
- * recorded in later checkpoints), and training goes on. More than `maxNonFinite` such
- * batches stop the run with {@link NonFiniteLossError}.
+ * Non-finite guard: a batch whose loss is NaN/Inf, or a step whose gradient norm is
+ * NaN/Inf (a non-finite gradient with a finite loss), is not applied (the engine skips or,
+ * on webgpu, masks the update on the device); the last checkpoint is reloaded, the stream
+ * re-opened from its position with that batch (the step's batches) skipped (the indices
+ * are recorded in later checkpoints), and training goes on. More than `maxNonFinite` such
+ * events stop the run with {@link NonFiniteLossError}. The count is stored in every
+ * checkpoint and restored on resume. A checkpoint is only written after the engine's
+ * step has resolved (its values read back and checked), so it never holds non-finite
+ * weights.
  *
  * Tensor ownership: every tensor a step creates is disposed before the next one
  * (`tf.memory().numTensors` is flat from step 2 on; step 1 creates the AdamW moments).
@@ -37,9 +42,11 @@ import { join } from 'node:path';
 import { CheckpointError, InvalidOptionError, NonFiniteLossError } from '../core/errors.js';
 import type { DeclipBatch } from '../pipeline/types.js';
 import { CHECKPOINT_FORMAT, type CheckpointState, latestCheckpoint, loadCheckpoint, type LoadedCheckpoint, saveCheckpoint, type StreamPosition } from './checkpoint/checkpoint.js';
+import { assertResumableConfig } from './checkpoint/resume.js';
 import type { StoredTensor } from './checkpoint/safetensors.js';
 import type { TrainConfig } from './config.js';
 import { createEngine, resolveThreads } from './engine.js';
+import type { MicroStepValues } from './replica.js';
 import type { QueueState } from './losses/nn-queue.js';
 import { MetricsLog, readMetrics, type StepMetrics } from './log/metrics.js';
 import { writePlots } from './log/plot.js';
@@ -157,6 +164,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     const pos = ck.state.position as Partial<LoopPosition>;
     position = { epoch: pos.epoch ?? 0, skipSamples: pos.skipSamples ?? 0, samplesConsumed: pos.samplesConsumed ?? 0, batchesConsumed: pos.batchesConsumed ?? 0 };
     for (const b of ck.state.skippedBatches) skipped.add(b);
+    // The count only grows: a recovery reloads an older checkpoint and keeps the events since.
+    const stored = ck.state.extra?.['nonFinite'];
+    if (typeof stored === 'number' && Number.isInteger(stored) && stored > nonFinite) nonFinite = stored;
     lastCheckpoint = ck.dir;
     lastSavedStep = step;
   };
@@ -214,6 +224,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     const existing = await latestCheckpoint(runDir);
     if (options.resume === true && existing !== undefined) {
       const ck = await loadCheckpoint(existing);
+      assertResumableConfig(ck.state.config, config, ck.dir);
       await restore(ck);
       log(`resume: step ${step} from ${ck.dir} (epoch ${position.epoch}, ${position.samplesConsumed} samples consumed)`);
       metrics = MetricsLog.open(metricsPath);
@@ -238,20 +249,109 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       pending.catch(() => undefined); // observed when awaited; never an unhandled rejection meanwhile
     };
     pull();
+    /** Count a non-finite event, then reload the last checkpoint and re-open the stream. */
+    const recover = async (what: string, atStep: number): Promise<void> => {
+      nonFinite++;
+      if (nonFinite > config.maxNonFinite) {
+        throw new NonFiniteLossError(atStep, `${nonFinite} non-finite losses or gradients (limit maxNonFinite=${config.maxNonFinite}); the last was ${what}`);
+      }
+      log(`train: ${what}: reloading ${lastCheckpoint} and skipping the batch`);
+      const keep = new Set(skipped);
+      await restore(await loadCheckpoint(lastCheckpoint));
+      for (const b of keep) skipped.add(b);
+      await closeStream();
+      openStream();
+      pull();
+    };
 
-    outer: while (step < config.steps) {
-      if (signal?.aborted === true) {
-        stopped = 'aborted';
-        break;
+    /** A step issued to the engine whose values have not been read yet. */
+    interface IssuedStep {
+      readonly step: number;
+      readonly micro: readonly { readonly index: number; readonly keys: readonly string[]; readonly values: Promise<MicroStepValues> }[];
+      readonly norm: Promise<number>;
+      readonly lr: number;
+      readonly started: number;
+      readonly dataWaitMs: number;
+      readonly computeMs: number;
+      readonly samples: number;
+      readonly position: LoopPosition;
+    }
+    // Engines that issue a step without reading it back (webgpu) keep one step in flight
+    // while the next is issued; the others read each step before the next.
+    const inFlightLimit = engine.stepsInFlight ?? 1;
+    const inFlight: IssuedStep[] = [];
+    const observed = <T>(p: Promise<T>): Promise<T> => {
+      p.catch(() => undefined); // read (and rethrown) by settle; never an unhandled rejection meanwhile
+      return p;
+    };
+    /** Read the oldest step in flight: metrics, or the non-finite policy (false: rolled back). */
+    const settle = async (): Promise<boolean> => {
+      const s = inFlight.shift() as IssuedStep;
+      const readStart = performance.now();
+      const got = await Promise.all(s.micro.map((m) => m.values));
+      const gradNorm = await s.norm;
+      const computeMs = s.computeMs + performance.now() - readStart;
+      const bad = got.findIndex((v) => !Number.isFinite(v.total));
+      if (bad >= 0 || !Number.isFinite(gradNorm)) {
+        // Later steps started from this one: drop them (the checkpoint reload rewinds them).
+        for (const later of inFlight.splice(0)) await Promise.allSettled([...later.micro.map((m) => m.values), later.norm]);
+        await engine.discard();
+        const m = s.micro[bad];
+        if (m !== undefined) {
+          const loss = got[bad]?.total;
+          skipped.add(m.index);
+          metrics?.write({ event: 'non-finite', atStep: s.step, batch: m.index, loss: String(loss), keys: m.keys.slice(0, 8) });
+          await recover(`non-finite loss (${loss}) at step ${s.step}, batch ${m.index}`, s.step);
+        } else {
+          const batches = s.micro.map((x) => x.index);
+          for (const b of batches) skipped.add(b);
+          metrics?.write({ event: 'non-finite', atStep: s.step, batches, gradNorm: String(gradNorm) });
+          await recover(`non-finite gradient norm (${gradNorm}) at step ${s.step}, batches ${batches.join(', ')}`, s.step);
+        }
+        return false;
+      }
+      const elapsed = performance.now() - s.started;
+      const pick = (f: (v: MicroStepValues) => number): number => mean(got.map(f));
+      const row: StepMetrics = {
+        step: s.step,
+        loss: pick((v) => v.total),
+        clip: pick((v) => v.terms.clip ?? 0),
+        nns: pick((v) => v.terms.nns ?? 0),
+        simsiam: pick((v) => v.terms.simsiam ?? 0),
+        mlm: pick((v) => v.terms.mlm ?? 0),
+        lr: s.lr,
+        logitScale: pick((v) => v.logitScale),
+        samplesPerSecond: s.samples / (elapsed / 1000),
+        dataWaitMs: s.dataWaitMs,
+        computeMs,
+        gradNorm,
+        epoch: s.position.epoch,
+        samples: s.position.samplesConsumed,
+      };
+      metrics?.write(row);
+      last = row;
+      progress?.update(s.step, { loss: row.loss, samplesPerSecond: row.samplesPerSecond });
+      options.onStep?.(row);
+      return true;
+    };
+
+    outer: while (step < config.steps || inFlight.length > 0) {
+      if (step >= config.steps || signal?.aborted === true) {
+        // The last steps, or a stop signal: read what is in flight first.
+        while (inFlight.length > 0) if (!(await settle())) continue outer;
+        if (signal?.aborted === true) {
+          stopped = 'aborted';
+          break;
+        }
+        continue;
       }
       const started = performance.now();
       let dataWaitMs = 0;
       let computeMs = 0;
       let samples = 0;
-      const values: { total: number[]; clip: number[]; nns: number[]; simsiam: number[]; mlm: number[]; scale: number[] } = { total: [], clip: [], nns: [], simsiam: [], mlm: [], scale: [] };
       await engine.discard();
-      let micro = 0;
-      while (micro < config.optimizer.accumulate) {
+      const micro: { index: number; keys: readonly string[]; values: Promise<MicroStepValues> }[] = [];
+      while (micro.length < config.optimizer.accumulate) {
         const waitStart = performance.now();
         const next = await Promise.race([pending as Promise<IteratorResult<DeclipBatch>>, aborted]);
         dataWaitMs += performance.now() - waitStart;
@@ -275,63 +375,26 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         };
         if (skipped.has(index)) continue;
         const computeStart = performance.now();
-        const result = await engine.microStep(batch);
+        const values = observed(engine.microStep(batch));
+        if (inFlightLimit === 1) await values; // this engine's state changes end when its promise does
         computeMs += performance.now() - computeStart;
-        if (!Number.isFinite(result.total)) {
-          await engine.discard();
-          nonFinite++;
-          skipped.add(index);
-          metrics.write({ event: 'non-finite', atStep: step + 1, batch: index, loss: String(result.total), keys: batch.keys.slice(0, 8) });
-          log(`train: non-finite loss (${result.total}) at step ${step + 1}, batch ${index}: reloading ${lastCheckpoint} and skipping the batch`);
-          if (nonFinite > config.maxNonFinite) {
-            throw new NonFiniteLossError(step + 1, `${nonFinite} batches gave a non-finite loss (limit maxNonFinite=${config.maxNonFinite})`);
-          }
-          const keep = new Set(skipped);
-          await restore(await loadCheckpoint(lastCheckpoint));
-          for (const b of keep) skipped.add(b);
-          await closeStream();
-          openStream();
-          pull();
-          continue outer;
-        }
-        const v = result;
-        values.total.push(v.total);
-        values.clip.push(v.terms.clip ?? 0);
-        values.nns.push(v.terms.nns ?? 0);
-        values.simsiam.push(v.terms.simsiam ?? 0);
-        values.mlm.push(v.terms.mlm ?? 0);
-        values.scale.push(v.logitScale);
+        micro.push({ index, keys: batch.keys, values });
         samples += batch.size;
-        micro++;
       }
       const updateStart = performance.now();
       const lr = schedule(step + 1);
-      const gradNorm = await engine.update(lr);
+      const norm = observed(engine.update(lr));
+      if (inFlightLimit === 1) await norm;
       computeMs += performance.now() - updateStart;
       step++;
-      const elapsed = performance.now() - started;
-      const row: StepMetrics = {
-        step,
-        loss: mean(values.total),
-        clip: mean(values.clip),
-        nns: mean(values.nns),
-        simsiam: mean(values.simsiam),
-        mlm: mean(values.mlm),
-        lr,
-        logitScale: mean(values.scale),
-        samplesPerSecond: samples / (elapsed / 1000),
-        dataWaitMs,
-        computeMs,
-        gradNorm,
-        epoch: position.epoch,
-        samples: position.samplesConsumed,
-      };
-      metrics.write(row);
-      last = row;
-      progress?.update(step, { loss: row.loss, samplesPerSecond: row.samplesPerSecond });
-      options.onStep?.(row);
-      if (config.checkpointEvery > 0 && step % config.checkpointEvery === 0 && step < config.steps) await checkpoint();
+      inFlight.push({ step, micro, norm, lr, started, dataWaitMs, computeMs, samples, position });
+      // A checkpoint holds exactly the steps read and checked: nothing may be in flight.
+      const due = config.checkpointEvery > 0 && step % config.checkpointEvery === 0 && step < config.steps;
+      while (inFlight.length >= inFlightLimit || (due && inFlight.length > 0)) if (!(await settle())) continue outer;
+      if (due) await checkpoint();
     }
+    // Stopped early (signal, end of data): read the steps still in flight.
+    while (inFlight.length > 0) if (!(await settle())) break;
     if (stopped === 'aborted') log(`train: stopping at step ${step} (signal)`);
     if (step !== lastSavedStep) await checkpoint();
   } finally {

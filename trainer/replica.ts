@@ -18,13 +18,14 @@
  * @example
  * ```ts
  * const replica = new Replica(config);
- * const values = replica.microStep(batch);
- * if (Number.isFinite(values.total)) replica.update(schedule(1)); else replica.discard();
+ * const values = await replica.microStep(batch);
+ * if (Number.isFinite(values.total)) await replica.update(schedule(1)); else replica.discard();
  * replica.dispose();
  * ```
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { CheckpointError, InvalidOptionError } from '../core/errors.js';
+import { assertWebGpuHealthy } from './backend/webgpu.js';
 import { deriveSeed } from '../core/rng.js';
 import type { DeclipBatch } from '../pipeline/types.js';
 import type { StoredTensor } from './checkpoint/safetensors.js';
@@ -35,15 +36,20 @@ import { NearestNeighbourQueue, type QueueState } from './losses/nn-queue.js';
 import { createDeclipModel, type DeclipModel } from './models/declip-model.js';
 import { simsiamSpecs } from './models/heads.js';
 import { AdamW, type AdamWState, clampVariable } from './optim/adamw.js';
-import { clipByGlobalNorm } from './optim/clip.js';
+import { clipScale, globalNormSquared, scaleGrads } from './optim/clip.js';
 import type { Collective } from './parallel/collective.js';
 
-/** The model's variables (parameters and buffers) as plain arrays, by name. */
-export function modelWeights(model: DeclipModel): Record<string, StoredTensor> {
+/**
+ * The model's variables (parameters and buffers) as plain arrays, by name. Reads
+ * asynchronously (all downloads in flight together), so it works on every backend.
+ */
+export async function modelWeights(model: DeclipModel): Promise<Record<string, StoredTensor>> {
+  const entries = model.params.entries();
+  const values = await Promise.all(entries.map((e) => e.variable.data()));
   const out: Record<string, StoredTensor> = {};
-  for (const e of model.params.entries()) {
-    out[e.name] = { dtype: 'F32', shape: [...e.variable.shape], data: Float32Array.from(e.variable.dataSync()) };
-  }
+  entries.forEach((e, i) => {
+    out[e.name] = { dtype: 'F32', shape: [...e.variable.shape], data: Float32Array.from(values[i] as Float32Array) };
+  });
   return out;
 }
 
@@ -87,38 +93,85 @@ export interface BatchGradients {
   readonly enqueueRows: Float32Array | null;
 }
 
+/** The issued, not yet read, part of {@link batchGradients} (see {@link issueGradients}). */
+interface IssuedGradients {
+  /** By parameter name; the caller disposes them. */
+  readonly grads: Map<string, tf.Tensor>;
+  /** `[total, logitScale, ...terms]` on the device (a term that is off repeats the total). */
+  readonly values: tf.Tensor1D;
+  /** Which terms are on. */
+  readonly terms: Readonly<Record<LossTerm, boolean>>;
+  /** Rows for the NN queue (official order), null when NNS is off; the caller disposes it. */
+  readonly enqueue: tf.Tensor2D | null;
+}
+
 /**
- * Forward + backward of one batch in training mode (BatchNorm statistics update). The
- * loss scalars are copied inside the gradient function: tfjs frees the tensors its tape
- * saved for the backward pass (the terms are inputs of the weighting) once the gradients
- * are computed, kept or not. The queue is only read here; enqueue `enqueueRows` after
- * checking the loss.
+ * Forward + backward of one batch in training mode (BatchNorm statistics update), issued
+ * without reading anything back. The loss scalars are copied inside the gradient function:
+ * tfjs frees the tensors its tape saved for the backward pass (the terms are inputs of the
+ * weighting) once the gradients are computed, kept or not.
  */
-export function batchGradients(
+function issueGradients(
   model: DeclipModel,
   inputs: DeclipInputs,
   queue: NearestNeighbourQueue | null,
   loss: TrainConfig['loss'],
   parallel?: { readonly exchange: LossExchange; readonly variables: tf.Variable[] },
-): BatchGradients {
+): IssuedGradients {
   let out: DeclipLossOutput | undefined;
-  let copies: tf.Tensor[] = [];
+  let values: tf.Tensor1D | undefined;
   const { value, grads } = tf.variableGrads(() => {
-    out = declipLosses(model, inputs, queue, loss, true, parallel?.exchange);
-    copies = [out.total, out.logitScale, ...lossTerms.map((k) => out?.terms[k] ?? out?.total)].map((x) => tf.keep(tf.clone(x as tf.Tensor)));
-    return out.total;
+    const o = declipLosses(model, inputs, queue, loss, true, parallel?.exchange);
+    out = o;
+    values = tf.keep(tf.stack([o.total, o.logitScale, ...lossTerms.map((k) => o.terms[k] ?? o.total)]) as tf.Tensor1D);
+    return o.total;
   }, parallel?.variables ?? model.trainableVariables());
   value.dispose();
+  const named = new Map<string, tf.Tensor>();
+  for (const [variableName, g] of Object.entries(grads)) named.set(model.params.nameOf(variableName) ?? variableName, g);
+  const o = out as DeclipLossOutput;
+  const terms = Object.fromEntries(lossTerms.map((k) => [k, o.terms[k] !== null])) as Record<LossTerm, boolean>;
+  const enqueue = o.enqueue === null ? null : tf.keep(tf.clone(o.enqueue));
+  disposeLossOutput(o);
+  return { grads: named, values: values as tf.Tensor1D, terms, enqueue };
+}
+
+/** Read (and free) the values of {@link issueGradients}. */
+async function readIssuedValues(values: tf.Tensor1D, on: Readonly<Record<LossTerm, boolean>>): Promise<MicroStepValues> {
+  let host: tf.backend_util.TypedArray;
   try {
-    const read = (x: tf.Tensor | undefined): number => x?.dataSync()[0] ?? Number.NaN;
-    const terms = Object.fromEntries(lossTerms.map((k, i) => [k, out?.terms[k] == null ? null : read(copies[2 + i])])) as Record<LossTerm, number | null>;
-    const enqueueRows = out?.enqueue == null ? null : Float32Array.from(out.enqueue.dataSync());
-    const named = new Map<string, tf.Tensor>();
-    for (const [variableName, g] of Object.entries(grads)) named.set(model.params.nameOf(variableName) ?? variableName, g);
-    return { grads: named, total: read(copies[0]), terms, logitScale: read(copies[1]), enqueueRows };
+    host = await values.data();
   } finally {
-    tf.dispose(copies);
-    if (out !== undefined) disposeLossOutput(out);
+    values.dispose();
+  }
+  assertWebGpuHealthy('a training step');
+  const read = (i: number): number => host[i] ?? Number.NaN;
+  const terms = Object.fromEntries(lossTerms.map((k, i) => [k, on[k] ? read(2 + i) : null])) as Record<LossTerm, number | null>;
+  return { total: read(0), terms, logitScale: read(1) };
+}
+
+/**
+ * Forward + backward of one batch in training mode (BatchNorm statistics update); the
+ * values and the rows to enqueue are read back asynchronously after the backward pass has
+ * been issued (no synchronous read: the webgpu backend has none). The queue is only read
+ * here; enqueue `enqueueRows` after checking the loss.
+ */
+export async function batchGradients(
+  model: DeclipModel,
+  inputs: DeclipInputs,
+  queue: NearestNeighbourQueue | null,
+  loss: TrainConfig['loss'],
+  parallel?: { readonly exchange: LossExchange; readonly variables: tf.Variable[] },
+): Promise<BatchGradients> {
+  const issued = issueGradients(model, inputs, queue, loss, parallel);
+  try {
+    const [values, rows] = await Promise.all([readIssuedValues(issued.values, issued.terms), issued.enqueue?.data()]);
+    return { grads: issued.grads, ...values, enqueueRows: rows === undefined ? null : Float32Array.from(rows as Float32Array) };
+  } catch (err) {
+    tf.dispose([...issued.grads.values()]);
+    throw err;
+  } finally {
+    issued.enqueue?.dispose();
   }
 }
 
@@ -171,6 +224,12 @@ export class Replica {
   #present = new Set<string>();
   #count = 0;
   #disposed = false;
+  /**
+   * Steps are issued without reading back (webgpu, one replica): {@link microStep} and
+   * {@link update} change every state before they return their promise, so a caller may
+   * keep several steps in flight.
+   */
+  readonly deferred: boolean;
 
   constructor(config: TrainConfig, collective?: Collective) {
     this.config = config;
@@ -194,6 +253,7 @@ export class Replica {
       .filter((e) => collective === undefined || collective.rank === 0 || !whole.has(e.name))
       .map((e) => e.variable);
     this.#sliceBuffers = collective === undefined || collective.world === 1 ? [] : this.model.params.buffers().filter((e) => !whole.has(e.name));
+    this.deferred = collective === undefined && tf.getBackend() === 'webgpu';
   }
 
   /** Micro-batches summed since the last update or discard. */
@@ -206,16 +266,17 @@ export class Replica {
    * total loss is finite the gradients join the step's sums and the NN queue takes the
    * batch's rows; otherwise nothing changes. Every worker takes the same decision.
    */
-  microStep(batch: DeclipBatch, slice?: BatchSlice): MicroStepValues {
+  async microStep(batch: DeclipBatch, slice?: BatchSlice): Promise<MicroStepValues> {
     const c = this.#collective;
     if (c !== undefined && slice === undefined) throw new InvalidOptionError('slice', 'A data-parallel replica needs the slice of the batch it computes');
+    if (this.deferred) return this.#microStepDeferred(batch);
     const inputs = batchToInputs(batch);
     let result: BatchGradients;
     try {
       result =
         c === undefined || slice === undefined
-          ? batchGradients(this.model, inputs, this.queue, this.config.loss)
-          : batchGradients(this.model, inputs, this.queue, this.config.loss, {
+          ? await batchGradients(this.model, inputs, this.queue, this.config.loss)
+          : await batchGradients(this.model, inputs, this.queue, this.config.loss, {
               exchange: { mlmCount: slice.mlmCount, gather: (local) => this.#gather(c, local, slice) },
               variables: this.#variables,
             });
@@ -243,7 +304,13 @@ export class Replica {
       return values;
     }
     if (this.queue !== null && result.enqueueRows !== null) this.queue.enqueue(result.enqueueRows);
-    for (const [name, g] of result.grads) {
+    this.#accumulate(result.grads, present);
+    return values;
+  }
+
+  /** Add one micro-batch's gradients (owned from now on) to the step's sums. */
+  #accumulate(grads: Map<string, tf.Tensor>, present: readonly string[]): void {
+    for (const [name, g] of grads) {
       const old = this.#sums.get(name);
       if (old === undefined) this.#sums.set(name, g);
       else {
@@ -254,7 +321,28 @@ export class Replica {
     }
     for (const name of present) this.#present.add(name);
     this.#count++;
-    return values;
+  }
+
+  /**
+   * The deferred micro-step (webgpu, one replica): everything that changes state (the
+   * gradient sums, the NN queue on the device) is issued before this returns, with no
+   * read-back; the promise only reads the loss values. So the caller may issue the next
+   * step before this one's values arrive. A non-finite loss is not decided here: its NaN
+   * gradients make the step's norm non-finite, the update is masked (see {@link update})
+   * and the training loop reloads its checkpoint, which also restores the queue.
+   */
+  #microStepDeferred(batch: DeclipBatch): Promise<MicroStepValues> {
+    const inputs = batchToInputs(batch);
+    let issued: IssuedGradients;
+    try {
+      issued = issueGradients(this.model, inputs, this.queue, this.config.loss);
+    } finally {
+      disposeInputs(inputs);
+    }
+    if (this.queue !== null && issued.enqueue !== null) this.queue.enqueueOnDevice(issued.enqueue);
+    issued.enqueue?.dispose();
+    this.#accumulate(issued.grads, [...issued.grads.keys()]);
+    return readIssuedValues(issued.values, issued.terms);
   }
 
   /** The whole batch's rows of each local tensor: local rows on the tape, the peers' constant. */
@@ -289,10 +377,18 @@ export class Replica {
 
   /**
    * Apply the step: mean of the summed gradients over the micro-batches (summed over the
-   * workers first), clip by global norm, AdamW at `lr`, clamp the logit scale. Returns the
-   * global gradient norm before clipping.
+   * workers first), clip by global norm, AdamW at `lr`, clamp the logit scale. Resolves to
+   * the global gradient norm before clipping.
+   *
+   * Non-finite guard: when that norm is NaN or infinite (a non-finite gradient, even with
+   * a finite loss) no parameter, moment or buffer changes, and the NaN/Inf norm is
+   * returned for the caller to count. On webgpu the decision stays on the device: the
+   * AdamW update is masked with `isFinite(norm)` and the norm is read back after the
+   * update has been issued (nothing waits for the GPU before it); AdamW's update count
+   * still advances there, and the training loop reloads its last checkpoint after such a
+   * step. On the other backends the norm is read first and the update skipped.
    */
-  update(lr: number): number {
+  async update(lr: number): Promise<number> {
     const count = this.#count;
     const raw: Record<string, tf.Tensor> = {};
     const c = this.#collective;
@@ -325,14 +421,38 @@ export class Replica {
       }
     }
     this.discard();
-    const clipped = clipByGlobalNorm(raw, this.config.optimizer.clipGradNorm ?? Infinity);
-    tf.dispose(Object.values(raw));
-    this.optimizer.step(clipped.grads, lr);
-    tf.dispose(Object.values(clipped.grads));
+    const maxNorm = this.config.optimizer.clipGradNorm ?? Infinity;
     const [lo, hi] = this.config.optimizer.logitScaleRange;
-    clampVariable(this.model.logitScaleVariable, lo, hi);
-    if (c !== undefined && this.#sliceBuffers.length > 0) this.#averageBuffers(c);
-    return clipped.norm;
+    const sq = globalNormSquared(raw);
+    try {
+      if (this.deferred) {
+        const { apply, scale } = tf.tidy(() => {
+          const norm = tf.sqrt(sq);
+          return {
+            apply: tf.isFinite(norm) as tf.Scalar,
+            scale: Number.isFinite(maxNorm) ? (tf.minimum(1, tf.div(maxNorm, tf.add(norm, 1e-6))) as tf.Scalar) : tf.scalar(1),
+          };
+        });
+        const clipped = scaleGrads(raw, scale);
+        this.optimizer.step(clipped, lr, apply);
+        clampVariable(this.model.logitScaleVariable, lo, hi, apply);
+        tf.dispose([apply, scale, ...Object.values(clipped), ...Object.values(raw)]);
+        const norm = Math.sqrt((await sq.data())[0] ?? Number.NaN);
+        assertWebGpuHealthy('an optimizer step');
+        return norm;
+      }
+      const norm = Math.sqrt((await sq.data())[0] ?? Number.NaN);
+      if (!Number.isFinite(norm)) return norm;
+      const clipped = scaleGrads(raw, clipScale(norm, maxNorm));
+      this.optimizer.step(clipped, lr);
+      tf.dispose(Object.values(clipped));
+      clampVariable(this.model.logitScaleVariable, lo, hi);
+      if (c !== undefined && this.#sliceBuffers.length > 0) this.#averageBuffers(c);
+      return norm;
+    } finally {
+      sq.dispose();
+      tf.dispose(Object.values(raw));
+    }
   }
 
   /**
@@ -357,9 +477,11 @@ export class Replica {
     }
   }
 
-  /** Weights, optimizer moments and NN queue as plain data (copies). */
-  exportState(): ReplicaState {
-    return { weights: modelWeights(this.model), optimizer: this.optimizer.exportState(), queue: this.queue?.exportState() ?? null };
+  /** Weights, optimizer moments and NN queue as plain data (copies, read asynchronously). */
+  async exportState(): Promise<ReplicaState> {
+    const [weights, optimizer] = await Promise.all([modelWeights(this.model), this.optimizer.exportState(), this.queue?.flush()]);
+    assertWebGpuHealthy('reading the training state');
+    return { weights, optimizer, queue: this.queue?.exportState() ?? null };
   }
 
   /** Replace the state (and drop pending gradients). `source` names it in errors. */

@@ -6,3 +6,4 @@ export * from './fashion-mnist.js';
 export { openIdx, MAX_IDX_RECORDS, type IdxFile } from './idx.js';
 export { imageExtensionOf, keyFromPath, IMAGE_FILE_EXTENSIONS } from './images.js';
 export { converters, CONVERTER_KINDS, type ConverterKind, type ConverterArgs } from './registry.js';
+export * from './url-list.js';

@@ -3,6 +3,14 @@
  * dropped connection a `Range: bytes=N-` request that resumes from the bytes already
  * consumed (the 206 reply and its Content-Range are checked; a server that ignores
  * Range is read again from the start and the first N bytes are discarded).
+ *
+ * Resuming never splices two versions of an object: the Range request carries
+ * `If-Range` with the first reply's strong ETag (else its Last-Modified), so a server
+ * whose object changed answers 200 with the new object; a 200 or 206 whose ETag,
+ * Last-Modified or length differs from the first reply's is a `http-changed` error, and
+ * a 416 (the object is now shorter than the bytes already read) is `http-range`. A body
+ * that sends no byte for `stallTimeoutMs` (undici's `headersTimeout`/`bodyTimeout`) is
+ * retried like a dropped connection and, once the retries are spent, is `stalled`.
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import { type Dispatcher, getGlobalDispatcher, interceptors, request } from 'undici';
@@ -20,6 +28,8 @@ export interface HttpSourceOptions {
   readonly maxRetryDelayMs: number;
   readonly headers: Readonly<Record<string, string>>;
   readonly signal: AbortSignal;
+  /** A reply that sends no header or body byte for this long (ms) has stalled (default 60000). */
+  readonly stallTimeoutMs?: number;
   /** Called before each retry with the byte offset it resumes from. */
   readonly onRetry?: (offset: number, cause: unknown) => void;
   /** Called when a server answered a Range request with the whole body. */
@@ -47,6 +57,35 @@ function headerNumber(value: string | string[] | undefined): number | undefined 
   const v = Array.isArray(value) ? value[0] : value;
   if (v === undefined || !/^\d+$/.test(v.trim())) return undefined;
   return Number(v);
+}
+
+function header(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** What identifies one version of the object: strong ETag, Last-Modified, total length. */
+interface Version {
+  readonly etag: string | undefined;
+  readonly lastModified: string | undefined;
+}
+
+function versionOf(headers: Dispatcher.ResponseData['headers']): Version {
+  const etag = header(headers['etag']);
+  return { etag: etag === undefined || etag.startsWith('W/') ? undefined : etag, lastModified: header(headers['last-modified']) };
+}
+
+/** The first difference between two versions, or undefined when they may be the same. */
+function changed(first: Version, now: Version): string | undefined {
+  if (first.etag !== undefined && now.etag !== undefined && first.etag !== now.etag) return `ETag ${first.etag} -> ${now.etag}`;
+  if (first.lastModified !== undefined && now.lastModified !== undefined && first.lastModified !== now.lastModified) {
+    return `Last-Modified ${first.lastModified} -> ${now.lastModified}`;
+  }
+  return undefined;
+}
+
+function isTimeout(err: unknown): boolean {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_HEADERS_TIMEOUT';
 }
 
 /** A reply we will not retry (4xx, bad Content-Range). */
@@ -84,19 +123,39 @@ export async function* httpBytes(url: string, options: HttpSourceOptions): Async
   const { signal } = options;
   let offset = 0;
   let total: number | undefined;
+  let first: Version | undefined;
   let failures = 0;
+  const timeout = options.stallTimeoutMs ?? 60_000;
+  const fatal = (reason: string, detail: string, res: Dispatcher.ResponseData): never => {
+    res.body.destroy();
+    throw new FatalHttpError(new ShardReadError(reason, detail, url));
+  };
   for (;;) {
     signal.throwIfAborted();
     let progressed = false;
     try {
       const headers: Record<string, string> = { ...options.headers };
-      if (offset > 0) headers['range'] = `bytes=${offset}-`;
-      const res = await request(url, { method: 'GET', headers, signal, dispatcher: redirectingDispatcher() });
-      let discard = 0;
-      if (offset > 0 && res.statusCode === 416 && total !== undefined && offset >= total) {
-        res.body.destroy();
-        return;
+      if (offset > 0) {
+        headers['range'] = `bytes=${offset}-`;
+        const validator = first?.etag ?? first?.lastModified;
+        if (validator !== undefined) headers['if-range'] = validator;
       }
+      const res = await request(url, { method: 'GET', headers, signal, dispatcher: redirectingDispatcher(), headersTimeout: timeout, bodyTimeout: timeout });
+      let discard = 0;
+      if (offset > 0 && res.statusCode === 416) {
+        if (total !== undefined && offset >= total) {
+          res.body.destroy();
+          return;
+        }
+        fatal('http-range', `the server refused Range bytes=${offset}- (HTTP 416): the object is now shorter than the ${offset} bytes already read`, res);
+      }
+      if (offset > 0 && (res.statusCode === 200 || res.statusCode === 206) && first !== undefined) {
+        const now = versionOf(res.headers);
+        const length = res.statusCode === 206 ? parseContentRange(res.headers['content-range'])?.total : headerNumber(res.headers['content-length']);
+        const diff = changed(first, now) ?? (total !== undefined && length !== undefined && length !== total ? `length ${total} -> ${length}` : undefined);
+        if (diff !== undefined) fatal('http-changed', `the object changed while it was being read (${diff}) after ${offset} bytes`, res);
+      }
+      if (offset === 0 && res.statusCode === 200) first = versionOf(res.headers);
       if (res.statusCode === 206 && offset > 0) {
         const range = parseContentRange(res.headers['content-range']);
         if (range === undefined || range.start !== offset) {
@@ -148,9 +207,10 @@ export async function* httpBytes(url: string, options: HttpSourceOptions): Async
       if (err instanceof FatalHttpError) throw err.readError;
       failures = progressed ? 1 : failures + 1;
       if (failures > options.retries) {
+        const stalled = isTimeout(err);
         throw new ShardReadError(
-          'http-failed',
-          `giving up after ${options.retries} retries at byte ${offset}: ${err instanceof Error ? err.message : String(err)}`,
+          stalled ? 'stalled' : 'http-failed',
+          `giving up after ${options.retries} retries at byte ${offset}: ${stalled ? `no byte for ${timeout} ms (${(err as Error).message})` : err instanceof Error ? err.message : String(err)}`,
           url,
           { cause: err },
         );

@@ -9,6 +9,6 @@ export {
 } from './options.js';
 export type { ReaderStats, SkipEvent, ErrorCount } from './stats.js';
 export { splitMemberName, type MemberKey, type IgnoreReason } from './keys.js';
-export { expandShardUrls, shardUrlKind, MAX_EXPANDED_URLS, type ShardUrlKind } from './urls.js';
+export { expandShardUrls, shardUrlKind, assertNoPipeFromFile, MAX_EXPANDED_URLS, type ShardUrlKind } from './urls.js';
 export { shardsForPass, resampledShards, sampleShuffleSeed, type PlanOptions } from './plan.js';
 export { shuffleBuffer } from './shuffle.js';

@@ -45,8 +45,22 @@ export interface ReadOptions {
   readonly resampled?: boolean;
   /** Samples per epoch; the epoch stops there (and re-reads the shard list when short). */
   readonly samplesPerEpoch?: number | undefined;
-  /** Bad shards and members: `throw` (default), `warn` (report and go on), `skip` (go on). */
+  /**
+   * Errors inside a shard (truncated tar, bad gzip, bad member): `throw` (default), `warn`
+   * (report and go on), `skip` (go on).
+   */
   readonly onError?: ErrorPolicy;
+  /**
+   * A shard that cannot be opened (missing file, HTTP error status, a `pipe:` command that
+   * fails or stalls before its first byte): `throw` (default: the error names the URL),
+   * `warn` or `skip` (count it and go on with the next shard).
+   */
+  readonly onShardError?: ErrorPolicy;
+  /**
+   * HTTP and `pipe:` sources: a stream that delivers no byte for this long (ms) fails with a
+   * `stalled` ShardReadError (default 60000). HTTP retries it like a dropped connection.
+   */
+  readonly stallTimeoutMs?: number;
   /** Called for every skipped/failed shard or member, whatever the policy. */
   readonly onSkip?: ((event: SkipEvent) => void) | undefined;
   /** Where `warn` writes (default: one line on process.stderr). */
@@ -83,6 +97,8 @@ export interface ResolvedReadOptions {
   readonly resampled: boolean;
   readonly samplesPerEpoch: number | undefined;
   readonly onError: ErrorPolicy;
+  readonly onShardError: ErrorPolicy;
+  readonly stallTimeoutMs: number;
   readonly onSkip: ((event: SkipEvent) => void) | undefined;
   readonly warn: (message: string) => void;
   readonly signal: AbortSignal | undefined;
@@ -111,6 +127,8 @@ export const DEFAULT_READ_OPTIONS = Object.freeze({
   resampled: false,
   samplesPerEpoch: undefined,
   onError: 'throw',
+  onShardError: 'throw',
+  stallTimeoutMs: 60_000,
   maxMemberBytes: 1024 ** 3,
   retries: 5,
   retryDelayMs: 250,
@@ -187,6 +205,8 @@ export function resolveReadOptions(input: ReadOptions, env: NodeJS.ProcessEnv = 
     resampled: expectBoolean('resampled', input.resampled ?? d.resampled),
     samplesPerEpoch,
     onError: expectOneOf('onError', input.onError ?? d.onError, ERROR_POLICIES),
+    onShardError: expectOneOf('onShardError', input.onShardError ?? d.onShardError, ERROR_POLICIES),
+    stallTimeoutMs: expectInteger('stallTimeoutMs', input.stallTimeoutMs ?? d.stallTimeoutMs, 1, 2 ** 31 - 1),
     onSkip: input.onSkip,
     warn: input.warn ?? warnToStderr,
     signal: input.signal,

@@ -13,8 +13,13 @@
  * 5. cut at `samplesPerEpoch` when set (if one pass over the share gives fewer samples,
  *    further passes with reshuffled shard order follow until it is reached).
  *
- * Errors follow `onError`: `throw` stops the stream with the typed error; `warn` and
- * `skip` count it, report it, and go on (with the next member, or the next shard).
+ * Errors follow two policies. A shard that cannot be opened (no byte of it was read: a
+ * missing file, an HTTP error status, a `pipe:` command that fails or stalls before its
+ * first byte) follows `onShardError`; an error inside a shard (truncated tar, bad gzip,
+ * bad member) follows `onError`. `throw` stops the stream with the typed error naming the
+ * shard; `warn` and `skip` count it, report it, and go on (with the next member, or the
+ * next shard). An epoch that yields no sample at all is always an error (`no-samples`):
+ * every shard missing or skipped is a failed run, never an empty one.
  */
 import { EventEmitter } from 'node:events';
 import type { Readable } from 'node:stream';
@@ -149,8 +154,7 @@ export class ShardReader extends EventEmitter<ShardReaderEvents> implements Asyn
         n++;
         if (o.samplesPerEpoch !== undefined && n >= o.samplesPerEpoch) break;
       }
-      // An endless run of empty epochs would spin: end the stream instead.
-      if (n === 0 && o.epochs === Infinity) return;
+      if (n === 0) throw this.#emptyEpoch(epoch);
     }
   }
 
@@ -178,25 +182,46 @@ export class ShardReader extends EventEmitter<ShardReaderEvents> implements Asyn
     }
   }
 
-  /** Report a bad shard or member: count, tell listeners, then throw or warn by policy. */
-  #report(err: ShardError, member: string | undefined): void {
+  /** The error of an epoch without a single sample, with what went wrong in it. */
+  #emptyEpoch(epoch: number): ShardReadError {
     const o = this.options;
+    const share = o.resampled ? o.urls : shardsForPass(o, epoch, 0);
+    const errors = this.#stats.snapshot().errors;
+    const first = errors[0];
+    const why =
+      share.length === 0
+        ? `this reader's share is empty (${o.urls.length} shards for rank ${o.rank}/${o.worldSize}, worker ${o.workerId}/${o.numWorkers})`
+        : errors.length === 0
+          ? `its ${share.length} shard(s) hold no sample`
+          : `${errors.length} shard error(s) were skipped, the first: ${first?.reason ?? ''} in ${first?.url ?? ''}`;
+    return new ShardReadError('no-samples', `epoch ${epoch} gave no sample: ${why}`, shorten(share.length === 0 ? o.urls : share));
+  }
+
+  /**
+   * Report a bad shard (`scope` 'shard', under `onShardError`) or a bad member or a shard
+   * broken inside (`scope` 'data', under `onError`): count, tell listeners, then throw or
+   * warn by policy.
+   */
+  #report(err: ShardError, member: string | undefined, scope: 'shard' | 'data' = 'data'): void {
+    const o = this.options;
+    const policy = scope === 'shard' ? o.onShardError : o.onError;
     this.#stats.addError(err.url, err.reason, member);
     const event: SkipEvent = {
       url: err.url,
       reason: err.reason,
       member,
       key: err instanceof ShardFormatError ? err.key : undefined,
-      action: o.onError === 'throw' ? 'thrown' : 'skipped',
+      scope,
+      action: policy === 'throw' ? 'thrown' : 'skipped',
       error: err,
     };
     o.onSkip?.(event);
     this.emit('skip', event);
-    if (o.onError === 'throw') {
+    if (policy === 'throw') {
       this.#reported.add(err);
       throw err;
     }
-    if (o.onError === 'warn') o.warn(err.message);
+    if (policy === 'warn') o.warn(err.message);
   }
 
   async *#shardSamples(url: string): AsyncGenerator<Sample, number> {
@@ -214,12 +239,15 @@ export class ShardReader extends EventEmitter<ShardReaderEvents> implements Asyn
       retryDelayMs: o.retryDelayMs,
       maxRetryDelayMs: o.maxRetryDelayMs,
       headers: o.headers,
+      stallTimeoutMs: o.stallTimeoutMs,
       onRetry: () => {
         stats.retries++;
       },
     });
+    let received = 0;
     const bytes = maybeGunzip(
       countBytes(raw, (n) => {
+        received += n;
         stats.sourceBytes += n;
       }),
     );
@@ -296,12 +324,14 @@ export class ShardReader extends EventEmitter<ShardReaderEvents> implements Asyn
       if (lost) stats.samplesDropped++;
       if (cause instanceof ShardFormatError) {
         this.#report(cause, member ?? cause.member);
-      } else if (cause instanceof ShardReadError) {
-        this.#report(cause, member);
       } else {
         // Not an error of ours: an unexpected failure, still reported against the shard.
-        const message = cause instanceof Error ? cause.message : String(cause);
-        this.#report(new ShardReadError('read-failed', `reading failed: ${message}`, url, { cause }), member);
+        const error =
+          cause instanceof ShardReadError
+            ? cause
+            : new ShardReadError('read-failed', `reading failed: ${cause instanceof Error ? cause.message : String(cause)}`, url, { cause });
+        // Not a byte came: the shard could not be opened (onShardError), else it broke inside.
+        this.#report(error, member, received === 0 ? 'shard' : 'data');
       }
     } finally {
       shard.abort();

@@ -62,7 +62,10 @@ async function* fileBytes(url: string, signal: AbortSignal): AsyncGenerator<Buff
   }
 }
 
-async function* pipeBytes(url: string, signal: AbortSignal): AsyncGenerator<Buffer> {
+/** Default of `stallTimeoutMs`: a `pipe:` or HTTP stream silent this long (ms) has stalled. */
+export const DEFAULT_STALL_TIMEOUT_MS = 60_000;
+
+async function* pipeBytes(url: string, signal: AbortSignal, stallTimeoutMs: number): AsyncGenerator<Buffer> {
   const command = url.slice('pipe:'.length);
   const child = spawn('/bin/sh', ['-c', command], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
@@ -78,10 +81,24 @@ async function* pipeBytes(url: string, signal: AbortSignal): AsyncGenerator<Buff
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
   };
   signal.addEventListener('abort', kill, { once: true });
+  // No byte for stallTimeoutMs: stop the command and end its output (a grandchild of the
+  // shell may hold the pipe open after the shell is gone).
+  let stalled = false;
+  const stall = setTimeout(() => {
+    stalled = true;
+    kill();
+    child.stdout.destroy();
+  }, stallTimeoutMs);
   try {
-    for await (const chunk of child.stdout as AsyncIterable<Buffer>) yield chunk;
+    for await (const chunk of child.stdout as AsyncIterable<Buffer>) {
+      stall.refresh();
+      yield chunk;
+    }
     const end = await exited;
     if (signal.aborted) throw signal.reason;
+    if (stalled) {
+      throw new ShardReadError('stalled', `command "${command}" sent no byte for ${stallTimeoutMs} ms and was stopped`, url);
+    }
     if (end.error !== undefined || end.code !== 0) {
       const how =
         end.error !== undefined
@@ -94,9 +111,13 @@ async function* pipeBytes(url: string, signal: AbortSignal): AsyncGenerator<Buff
     }
   } catch (err) {
     if (signal.aborted) throw signal.reason;
-    if (err instanceof FailedAfterEnd) throw err;
+    if (err instanceof FailedAfterEnd || err instanceof ShardReadError) throw err;
+    if (stalled) {
+      throw new ShardReadError('stalled', `command "${command}" sent no byte for ${stallTimeoutMs} ms and was stopped`, url, { cause: err });
+    }
     throw new ShardReadError('pipe-failed', `command "${command}" failed: ${(err as Error).message}`, url, { cause: err });
   } finally {
+    clearTimeout(stall);
     signal.removeEventListener('abort', kill);
     kill();
     // Wait for the child to go, so that closing a reader leaves no process behind.
@@ -136,7 +157,7 @@ export function shardBytes(url: string, ctx: SourceContext): AsyncIterable<Buffe
     case 'stdin':
       return stdinBytes(url, ctx.stdin, ctx.signal);
     case 'pipe':
-      return pipeBytes(url, ctx.signal);
+      return pipeBytes(url, ctx.signal, ctx.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS);
     case 'http':
       return httpBytes(url, ctx);
     case 'file':

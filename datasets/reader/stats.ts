@@ -14,6 +14,11 @@ export interface SkipEvent {
   readonly member: string | undefined;
   /** Sample key, when known. */
   readonly key: string | undefined;
+  /**
+   * `shard`: the shard could not be opened (no byte was read; `onShardError` applies);
+   * `data`: an error inside a shard (`onError` applies).
+   */
+  readonly scope: 'shard' | 'data';
   /** What was done: the error was thrown (`throw` policy) or the reader went on. */
   readonly action: 'thrown' | 'skipped';
   /** The typed error (ShardFormatError, ShardReadError). */

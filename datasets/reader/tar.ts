@@ -37,6 +37,36 @@ export type TarMember = TarFileMember | TarIgnoredMember | TarOversizedMember;
 
 const REGULAR = new Set(['file', 'contiguous-file']);
 
+/**
+ * Most bytes allocated for a member before its data arrives. A header's size field is a
+ * claim (a crafted 512-byte header can claim a gigabyte): larger members grow their buffer
+ * (doubling, capped at the declared size) as the bytes come, so memory follows the data
+ * actually read, never the header.
+ */
+export const MEMBER_PREALLOC_BYTES = 4 * 1024 * 1024;
+
+/** A member's bytes, gathered into one buffer that grows with the data, up to `size`. */
+class MemberBuffer {
+  #buf: Buffer;
+  #at = 0;
+  constructor(readonly size: number) {
+    this.#buf = Buffer.allocUnsafe(Math.min(size, MEMBER_PREALLOC_BYTES));
+  }
+  append(chunk: Buffer): void {
+    const need = Math.min(this.size, this.#at + chunk.length);
+    if (need > this.#buf.length) {
+      const grown = Buffer.allocUnsafe(Math.min(this.size, Math.max(need, 2 * this.#buf.length)));
+      this.#buf.copy(grown, 0, 0, this.#at);
+      this.#buf = grown;
+    }
+    this.#at += chunk.copy(this.#buf, this.#at);
+  }
+  /** The bytes received (fewer than `size` when the member was cut short). */
+  bytes(): Buffer {
+    return this.#at === this.#buf.length ? this.#buf : this.#buf.subarray(0, this.#at);
+  }
+}
+
 function waitWritable(extract: Extract): Promise<void> {
   return new Promise((resolve) => {
     const done = (): void => {
@@ -143,29 +173,23 @@ export async function* tarMembers(
   extract.on('entry', (h, stream, next) => {
     current = h.name;
     const size = h.size ?? 0;
-    let member: TarMember;
-    let data: Buffer | undefined;
-    let at = 0;
+    let member: TarMember | undefined;
+    let data: MemberBuffer | undefined;
     const split = REGULAR.has(h.type ?? 'file') ? splitMemberName(h.name) : 'not-a-file';
     if (typeof split === 'string') {
       member = { kind: 'ignored', name: h.name, reason: split };
     } else if (size > maxMemberBytes) {
+      // refused on the header's word, before anything is allocated
       member = { kind: 'oversized', name: h.name, key: split.key, size };
     } else {
-      data = Buffer.allocUnsafe(size);
-      member = { kind: 'file', name: h.name, key: split.key, ext: split.ext, data };
+      data = new MemberBuffer(size);
     }
-    stream.on('data', (chunk) => {
-      if (data !== undefined) {
-        (chunk as Buffer).copy(data, at);
-        at += (chunk as Buffer).length;
-      }
-    });
+    stream.on('data', (chunk) => data?.append(chunk as Buffer));
     stream.on('error', () => {
       // the extract stream reports the error
     });
     stream.on('end', () => {
-      if (member.kind === 'file' && at !== size) member = { ...member, data: member.data.subarray(0, at) };
+      if (data !== undefined && typeof split === 'object') member = { kind: 'file', name: h.name, key: split.key, ext: split.ext, data: data.bytes() };
       ready = member;
       resumeParser = next;
       last = current;

@@ -3,6 +3,7 @@
  * lists joined with `::`, as webdataset writes them.
  */
 import braces from 'braces';
+import { ConfigError } from '../../core/errors.js';
 import { invalidOption } from '../../core/validate.js';
 
 /** The kind of byte source a shard URL names. */
@@ -61,4 +62,28 @@ export function shardUrlKind(url: string): ShardUrlKind {
   if (url.startsWith('pipe:')) return 'pipe';
   if (/^https?:\/\//i.test(url)) return 'http';
   return 'file';
+}
+
+/**
+ * Shard URLs read from a file (a config's `data.shards`) may not run commands: a `pipe:`
+ * URL runs `/bin/sh -c` with whatever the file says, so it is accepted only where the user
+ * typed it (command line, API call) unless `allow` (`--allow-pipe-from-files`, config
+ * `data.allowPipeFromFiles`). Throws a ConfigError naming the field and the file.
+ *
+ * @example
+ * ```ts
+ * assertNoPipeFromFile(config.data.shards, 'data.shards', 'run.json', false);
+ * ```
+ */
+export function assertNoPipeFromFile(specs: readonly string[], field: string, file: string, allow: boolean): void {
+  if (allow) return;
+  for (const [i, spec] of specs.entries()) {
+    const part = spec.split('::').find((p) => shardUrlKind(p.trim()) === 'pipe');
+    if (part !== undefined) {
+      throw new ConfigError(
+        `Invalid config ${file}: ${field}[${i}] is a pipe: command (${part.trim()}); commands read from a file run only with --allow-pipe-from-files (config data.allowPipeFromFiles: true)`,
+        { path: `${field}[${i}]`, file },
+      );
+    }
+  }
 }

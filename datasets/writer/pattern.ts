@@ -11,6 +11,8 @@ export interface ShardPattern {
   readonly pattern: string;
   /** The name of shard `n`. */
   format(n: number): string;
+  /** The shard number of a file name (base name only) this pattern would give, or undefined. */
+  numberOf(fileName: string): number | undefined;
 }
 
 /**
@@ -35,8 +37,19 @@ export function parseShardPattern(pattern: unknown, field = 'pattern'): ShardPat
   const pad = m[1] === '0' ? '0' : ' ';
   const before = pattern.slice(0, m.index);
   const after = pattern.slice(m.index + m[0].length);
+  const escape = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const nameBefore = before.slice(slash + 1);
+  const digits = pad === '0' ? `(\\d{${Math.max(width, 1)},})` : `\\s*(\\d+)`;
+  const nameRe = new RegExp(`^${escape(nameBefore)}${digits}${escape(after)}$`);
   return {
     pattern,
     format: (n: number) => before + String(n).padStart(width, pad) + after,
+    numberOf: (fileName: string) => {
+      const m = nameRe.exec(fileName);
+      if (m?.[1] === undefined) return undefined;
+      const n = Number(m[1]);
+      // Only names this pattern would produce: `%06d` gives 000012, never 0000012.
+      return Number.isSafeInteger(n) && before.slice(slash + 1) + String(n).padStart(width, pad) + after === fileName ? n : undefined;
+    },
   };
 }

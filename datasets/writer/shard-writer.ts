@@ -8,13 +8,20 @@
  * - Crash safety: a shard is written to a hidden temp name in the target folder
  *   (`.NAME.PID-N.partial`), flushed to disk, and renamed to its final name only when it
  *   is complete. A crash or an abort never leaves a truncated shard under a final name.
+ * - Existing output: with `existing: 'refuse'`, before the first shard is written the
+ *   writer looks for files the pattern names (numbers it would write: from `firstNumber`,
+ *   those `owns` claims) and for the index, and throws `ShardWriteError('exists')` naming
+ *   one; each shard is checked again when opened. With `'overwrite'` (the default, as
+ *   before) shards are replaced and, on `close()`, higher-numbered shards of the pattern
+ *   that `owns` claims (stale output of a larger earlier run) are removed.
+ * - Durability: the shard, then its folder, are fsynced around the rename; the index too.
  * - Splitting: a new shard starts when the current one holds `maxCount` samples, or
  *   when the next sample would take it past `maxSize` bytes (tar headers, padding and the
  *   end-of-archive blocks included). A single sample larger than `maxSize` gets a shard
  *   of its own. Shards are numbered from 0.
- * - Memory is bounded: at most one member plus tar-stream's 16 KiB read buffer and the
- *   file stream's 16 KiB write buffer are held; `write()` resolves when the sample is
- *   handed to the file stream.
+ * - Memory is bounded: at most one member plus a 1 MiB write batch and tar-stream's
+ *   16 KiB read buffer are held; `write()` resolves when the sample is handed to the
+ *   tar stream.
  *
  * @example
  * ```ts
@@ -30,8 +37,6 @@
  * ```
  */
 import { createHash, type Hash } from 'node:crypto';
-import type { WriteStream } from 'node:fs';
-import { mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, relative, sep } from 'node:path';
 import { threadId } from 'node:worker_threads';
 import tar from 'tar-stream';
@@ -39,6 +44,17 @@ import { DeclipError, ShardWriteError } from '../../core/errors.js';
 import { expectInteger, expectBoolean, invalidOption, expectString } from '../../core/validate.js';
 import type { SampleInput } from '../sample.js';
 import { shardIndexPathFor, writeShardIndex, type JsonValue, type ShardIndex, type ShardIndexEntry } from '../shard-index.js';
+import {
+  durableRename,
+  existingOutputs,
+  nodeFileSystem,
+  pathExists,
+  refuseExisting,
+  removeStaleShards,
+  writeFully,
+  type WriterFileHandle,
+  type WriterFileSystem,
+} from './files.js';
 import { extensionProblem, keyProblem, memberNameError, tarMemberBytes, TAR_END_BYTES } from './members.js';
 import { parseShardPattern, type ShardPattern } from './pattern.js';
 
@@ -62,6 +78,19 @@ export interface ShardWriterOptions {
   readonly signal?: AbortSignal;
   /** Called after each shard is complete under its final name. */
   readonly onShard?: (shard: WrittenShard) => void;
+  /** Number of the first shard. Default 0. */
+  readonly firstNumber?: number;
+  /** What to do with shards (and the index) that already exist. Default `'overwrite'`. */
+  readonly existing?: 'refuse' | 'overwrite';
+  /**
+   * Which shard numbers belong to this writer (a rank of a split run): the existing-output
+   * check and the stale-shard removal look only at these. Default: all.
+   */
+  readonly owns?: (n: number) => boolean;
+  /** On `close()` with no sample written, write one empty shard (end blocks only). Default false. */
+  readonly writeEmpty?: boolean;
+  /** The file system layer (default `node:fs/promises`); tests inject failures here. */
+  readonly fs?: WriterFileSystem;
 }
 
 /** The defaults of {@link ShardWriterOptions}. */
@@ -81,6 +110,11 @@ export interface ResolvedShardWriterOptions {
   readonly meta: Readonly<Record<string, JsonValue>>;
   readonly signal: AbortSignal | undefined;
   readonly onShard: ((shard: WrittenShard) => void) | undefined;
+  readonly firstNumber: number;
+  readonly existing: 'refuse' | 'overwrite';
+  readonly owns: (n: number) => boolean;
+  readonly writeEmpty: boolean;
+  readonly fs: WriterFileSystem;
 }
 
 /** A completed shard. */
@@ -111,6 +145,9 @@ function resolveOptions(options: ShardWriterOptions): ResolvedShardWriterOptions
   if (options.onShard !== undefined && typeof options.onShard !== 'function') {
     throw invalidOption('onShard', 'function', options.onShard);
   }
+  const existing = options.existing ?? 'overwrite';
+  if (existing !== 'refuse' && existing !== 'overwrite') throw invalidOption('existing', "'refuse' or 'overwrite'", existing);
+  if (options.owns !== undefined && typeof options.owns !== 'function') throw invalidOption('owns', 'function', options.owns);
   return {
     pattern,
     maxCount,
@@ -120,6 +157,11 @@ function resolveOptions(options: ShardWriterOptions): ResolvedShardWriterOptions
     meta,
     signal: options.signal,
     onShard: options.onShard,
+    firstNumber: expectInteger('firstNumber', options.firstNumber ?? 0, 0),
+    existing,
+    owns: options.owns ?? (() => true),
+    writeEmpty: expectBoolean('writeEmpty', options.writeEmpty ?? false),
+    fs: options.fs ?? nodeFileSystem,
   };
 }
 
@@ -135,25 +177,28 @@ const FIXED_HEADER = Object.freeze({
 
 let tempCounter = 0;
 
+/** Bytes gathered before one file write. */
+const WRITE_BATCH = 1 << 20;
+
 /** One shard being written. */
 class OpenShard {
   readonly pack = tar.pack();
   readonly hash: Hash = createHash('sha256');
   count = 0;
-  /** Bytes that reached the file stream. */
+  /** Bytes that reached the file. */
   written = 0;
   /** Bytes the shard will have once finalised (members so far + end blocks). */
   bytes = TAR_END_BYTES;
   lastKey: string | undefined;
   pump: Promise<void> | undefined;
-  fh: FileHandle | undefined;
-  stream: WriteStream | undefined;
+  fh: WriterFileHandle | undefined;
   started: Promise<void> | undefined;
 
   constructor(
     readonly number: number,
     readonly path: string,
     readonly tempPath: string,
+    readonly fs: WriterFileSystem,
   ) {
     // Errors reach callers through entry callbacks and the pump; never as an unhandled 'error'.
     this.pack.on('error', () => undefined);
@@ -165,35 +210,32 @@ class OpenShard {
   }
 
   async #start(): Promise<void> {
-    await mkdir(dirname(this.path), { recursive: true });
-    this.fh = await open(this.tempPath, 'w', 0o644);
-    const stream = this.fh.createWriteStream({ autoClose: false });
-    this.stream = stream;
+    await this.fs.mkdir(dirname(this.path), { recursive: true });
+    const fh = await this.fs.open(this.tempPath, 'w', 0o644);
+    this.fh = fh;
+    // Chunks (headers, members, padding) are gathered up to WRITE_BATCH bytes and written
+    // with one call: a write per tar chunk cost more CPU than the tar itself. The pack
+    // stream pauses while a batch is written, so at most one batch plus one chunk is held.
     this.pump = (async () => {
+      let batch: Buffer[] = [];
+      let size = 0;
+      const flush = async (): Promise<void> => {
+        if (size === 0) return;
+        const data = batch.length === 1 ? (batch[0] as Buffer) : Buffer.concat(batch, size);
+        batch = [];
+        size = 0;
+        await writeFully(fh, data);
+        this.written += data.byteLength;
+      };
       for await (const chunk of this.pack as AsyncIterable<Buffer>) {
         this.hash.update(chunk);
-        this.written += chunk.byteLength;
-        if (!stream.write(chunk)) {
-          await new Promise<void>((resolve, reject) => {
-            const onDrain = (): void => {
-              stream.off('error', onError);
-              resolve();
-            };
-            const onError = (err: Error): void => {
-              stream.off('drain', onDrain);
-              reject(err);
-            };
-            stream.once('drain', onDrain);
-            stream.once('error', onError);
-          });
-        }
+        batch.push(chunk);
+        size += chunk.byteLength;
+        if (size >= WRITE_BATCH) await flush();
       }
-      await new Promise<void>((resolve, reject) => {
-        stream.once('error', reject);
-        stream.end(() => resolve());
-      });
+      await flush();
     })();
-    // A failing file stream must release a producer waiting for the pack to drain.
+    // A failing write must release a producer waiting for the pack to drain.
     this.pump.catch((err: unknown) => this.pack.destroy(err instanceof Error ? err : new Error(String(err))));
   }
 
@@ -213,31 +255,20 @@ class OpenShard {
     const fh = this.fh;
     if (fh !== undefined) {
       await fh.sync();
-      await this.#releaseStream();
-      await fh.close();
       this.fh = undefined;
+      await fh.close();
     }
-    await rename(this.tempPath, this.path);
+    await durableRename(this.tempPath, this.path, this.fs);
     return this.hash.digest('hex');
-  }
-
-  /** A FileHandle's close() waits for the streams still holding it: destroy ours first. */
-  async #releaseStream(): Promise<void> {
-    const stream = this.stream;
-    if (stream === undefined || stream.closed) return;
-    const closed = new Promise<void>((resolve) => stream.once('close', () => resolve()));
-    stream.destroy();
-    await closed;
   }
 
   async discard(reason: unknown): Promise<void> {
     await this.started?.catch(() => undefined);
     this.pack.destroy(reason instanceof Error ? reason : new Error(String(reason)));
     await this.pump?.catch(() => undefined);
-    await this.#releaseStream();
     await this.fh?.close().catch(() => undefined);
     this.fh = undefined;
-    await unlink(this.tempPath).catch(() => undefined);
+    await this.fs.unlink(this.tempPath).catch(() => undefined);
   }
 }
 
@@ -256,7 +287,8 @@ class OpenShard {
 export class ShardWriter {
   readonly options: ResolvedShardWriterOptions;
   #shard: OpenShard | undefined;
-  #nextNumber = 0;
+  #nextNumber: number;
+  #preflight: Promise<void> | undefined;
   #shards: WrittenShard[] = [];
   #extensions = new Map<string, number>();
   #samples = 0;
@@ -271,6 +303,7 @@ export class ShardWriter {
 
   constructor(options: ShardWriterOptions) {
     this.options = resolveOptions(options);
+    this.#nextNumber = this.options.firstNumber;
     this.#meta = this.options.meta;
     const signal = this.options.signal;
     if (signal !== undefined) {
@@ -381,11 +414,35 @@ export class ShardWriter {
     return this.#failed ? this.#failure : err;
   }
 
+  /** With `existing: 'refuse'`, once before anything is written: no shard this writer may write, no index. */
+  #checkExisting(): Promise<void> {
+    this.#preflight ??= (async () => {
+      if (this.options.existing !== 'refuse') return;
+      const { firstNumber, owns, pattern, indexPath } = this.options;
+      const shards = await existingOutputs(pattern, (n) => n >= firstNumber && owns(n));
+      refuseExisting(shards.map((f) => f.path), 'shard');
+      if (indexPath !== undefined && (await pathExists(indexPath))) refuseExisting([indexPath], 'index');
+    })();
+    return this.#preflight;
+  }
+
   async #openShard(): Promise<OpenShard> {
+    try {
+      await this.#checkExisting();
+    } catch (err) {
+      throw this.#fail(err);
+    }
     const number = this.#nextNumber++;
     const path = this.options.pattern.format(number);
+    try {
+      if (this.options.existing === 'refuse' && (await pathExists(path))) refuseExisting([path], 'shard');
+    } catch (err) {
+      throw this.#fail(err);
+    }
+    // An abort while we looked: nothing is open yet, nothing to clean.
+    if (this.#failed) throw this.#failure;
     const tempPath = join(dirname(path), `.${basename(path)}.${process.pid}-${threadId}-${tempCounter++}.partial`);
-    const shard = new OpenShard(number, path, tempPath);
+    const shard = new OpenShard(number, path, tempPath, this.options.fs);
     this.#shard = shard;
     try {
       await shard.start();
@@ -468,15 +525,27 @@ export class ShardWriter {
       await this.#aborting;
       throw this.#failure;
     }
+    if (this.#shards.length === 0 && this.#shard === undefined && this.options.writeEmpty) await this.#openShard();
+    else await this.#checkExisting().catch((err: unknown) => {
+      throw this.#fail(err);
+    });
     await this.#finishShard();
+    if (this.options.existing === 'overwrite') {
+      const last = this.#shards.at(-1)?.number ?? this.options.firstNumber - 1;
+      try {
+        await removeStaleShards(this.options.pattern, last + 1, this.options.owns, this.options.fs);
+      } catch (err) {
+        throw this.#fail(err);
+      }
+    }
     const index = this.index();
     if (this.options.indexPath !== undefined) {
       try {
-        await mkdir(dirname(this.options.indexPath), { recursive: true });
+        await this.options.fs.mkdir(dirname(this.options.indexPath), { recursive: true });
       } catch (err) {
         throw this.#fail(new ShardWriteError('open-failed', 'cannot create the index folder', this.options.indexPath, { cause: err }));
       }
-      await writeShardIndex(this.options.indexPath, index);
+      await writeShardIndex(this.options.indexPath, index, this.options.fs);
     }
     return index;
   }

@@ -2,7 +2,8 @@
  * shards -> samples for one epoch: the shard reader (datasets/reader) with the
  * pipeline's seed, epoch, shard shuffle and sample shuffle buffer (the one place samples
  * are shuffled), and its error policy. Reader-level skips (corrupt tar, truncated shard,
- * ...) are reported through `onSkip` so the pipeline counts them with its own.
+ * ...) are reported through `onSkip` so the pipeline counts them with its own; shards that
+ * cannot be opened follow `onShardError` (scope 'shard'), errors inside them `onError`.
  *
  * @example
  * ```ts
@@ -17,7 +18,7 @@ export async function* openShards(
   o: ResolvedPipelineOptions,
   epoch: number,
   signal: AbortSignal,
-  onSkip: (reason: string, error: Error) => void,
+  onSkip: (reason: string, error: Error, scope: 'shard' | 'data') => void,
 ): AsyncGenerator<Sample, void, undefined> {
   if (o.shards === undefined) return;
   const reader = readSamples({
@@ -28,10 +29,12 @@ export async function* openShards(
     shuffleShards: o.shuffleShards,
     bufferSize: o.shuffleBuffer,
     onError: o.onError,
+    onShardError: o.onShardError,
+    stallTimeoutMs: o.stallTimeoutMs,
     // the pipeline reports warnings itself (counted with the sample-level ones)
     warn: () => {},
     onSkip: (event) => {
-      if (event.action === 'skipped') onSkip(event.reason, event.error);
+      if (event.action === 'skipped') onSkip(event.reason, event.error, event.scope);
     },
     signal,
   });

@@ -9,6 +9,7 @@
  * ```
  */
 import { concatMap, defer, finalize, from, merge, startWith, takeWhile, type Observable } from 'rxjs';
+import { ShardReadError } from '../../core/errors.js';
 import type { Sample } from '../../datasets/sample.js';
 import type { Credit } from '../credit.js';
 import type { BatchSlots } from '../slots.js';
@@ -28,7 +29,11 @@ export interface EpochStreamOptions {
   readonly signal: AbortSignal;
 }
 
-/** All epochs' samples in order, each tagged with its epoch and index in that epoch. */
+/**
+ * All epochs' samples in order, each tagged with its epoch and index in that epoch. An
+ * epoch that yields no sample is an error (the shard reader raises its own, naming the
+ * shards; this one covers custom sources).
+ */
 export async function* epochStream(options: EpochStreamOptions): AsyncGenerator<SourceItem, void, undefined> {
   const { open, startEpoch, epochs, signal } = options;
   for (let epoch = startEpoch; epoch < startEpoch + epochs; epoch++) {
@@ -43,7 +48,8 @@ export async function* epochStream(options: EpochStreamOptions): AsyncGenerator<
       }
       index++;
     }
-    // An empty epoch would repeat forever with epochs = Infinity.
+    // An epoch without a sample is a failed run (and would repeat forever with epochs = Infinity).
+    if (index === 0 && !signal.aborted) throw new ShardReadError('no-samples', `epoch ${epoch} gave no sample`, 'the custom sample source');
     if (!yielded && skip === 0) return;
   }
 }

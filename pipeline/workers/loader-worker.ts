@@ -10,7 +10,7 @@
  * ```
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { DeclipError, SampleError } from '../../core/errors.js';
+import { DeclipError, SampleError, ShardFormatError, ShardReadError } from '../../core/errors.js';
 import type { PipelineOptions } from '../options.js';
 import { createPipeline } from '../pipeline.js';
 import type { DeclipBatch } from '../types.js';
@@ -22,9 +22,9 @@ function wireError(err: unknown): WireError {
     name: e.name,
     message: e.message,
     code: err instanceof DeclipError ? err.code : undefined,
-    reason: err instanceof SampleError ? err.reason : undefined,
-    url: err instanceof SampleError ? err.url : undefined,
-    key: err instanceof SampleError ? err.key : undefined,
+    reason: err instanceof SampleError || err instanceof ShardReadError || err instanceof ShardFormatError ? err.reason : undefined,
+    url: err instanceof SampleError || err instanceof ShardReadError || err instanceof ShardFormatError ? err.url : undefined,
+    key: err instanceof SampleError || err instanceof ShardFormatError ? err.key : undefined,
   };
 }
 

@@ -173,3 +173,21 @@ t.test('declip demo creates train, validation and test shards and prints their s
   t.match(stdout.text(), /train-40-%06d\.tar \(reused\)/, 'matching shards are reused');
   t.equal(stderr.text(), '', 'nothing was rewritten');
 });
+
+t.test('an existing shard or index is refused, named, unless --overwrite (which removes stale higher shards)', async (t) => {
+  const dir = t.testdir();
+  const out = join(dir, 'd/syn-%06d.tar');
+  const base = ['shards', 'create', '--from', 'synthetic', '--seed', '3', '--out', out, '--max-count', '10', '--quiet'];
+  t.equal((await run([...base, '--count', '40'])).code, 0);
+  const again = await run([...base, '--count', '20']);
+  t.not(again.code, 0);
+  t.match(again.stderr, /already exists \(and 3 more shard files of the same pattern\).*--overwrite.*syn-000000\.tar/);
+  t.equal((await readShardIndex(out))?.index.totals.samples, 40, 'the first run is intact');
+  const over = await run([...base, '--count', '20', '--overwrite']);
+  t.equal(over.code, 0, over.stderr);
+  const { readdir } = await import('node:fs/promises');
+  t.same((await readdir(join(dir, 'd'))).sort(), ['syn-000000.tar', 'syn-000001.tar', 'syn.index.json'], 'stale shards 2 and 3 removed');
+  const both = await run([...base, '--count', '20', '--overwrite', '--incremental']);
+  t.not(both.code, 0);
+  t.match(both.stderr, /exclude each other/);
+});

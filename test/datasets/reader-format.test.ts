@@ -207,9 +207,11 @@ t.test('corrupt headers and unreadable files are typed errors naming the shard',
   corrupt.fill(0x41, 1024, 1024 + 100); // overwrite the second header's name and checksum area
   corrupt.fill(0x41, 1024 + 148, 1024 + 156);
   await writeFile(bad, corrupt);
-  const reader = readSamples({ urls: [bad, join(dir, 'missing.tar')], onError: 'skip' });
+  const good = join(dir, 'good.tar');
+  await writeTar(good, simpleMembers(1, 'g'));
+  const reader = readSamples({ urls: [bad, join(dir, 'missing.tar'), good], onError: 'skip', onShardError: 'skip' });
   const keys = (await collect(reader)).map((s) => s.__key__);
-  t.same(keys, [], 'the sample whose member header is corrupt is lost, nothing else to read');
+  t.same(keys, ['g000000'], 'the sample whose member header is corrupt is lost, the missing shard skipped');
   t.same(
     reader.stats.errors.map((e) => [e.url, e.reason]),
     [
@@ -218,6 +220,8 @@ t.test('corrupt headers and unreadable files are typed errors naming the shard',
     ],
   );
   await t.rejects(collect(readSamples({ urls: join(dir, 'missing.tar') })), ShardReadError);
+  // onError covers errors inside a shard only: a missing shard still throws under it.
+  await t.rejects(collect(readSamples({ urls: [good, join(dir, 'missing.tar')], onError: 'skip' })), { name: 'ShardReadError', reason: 'open-failed', url: join(dir, 'missing.tar') });
 });
 
 t.test('members over maxMemberBytes are dropped and reported', async (t) => {

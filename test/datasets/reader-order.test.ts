@@ -98,10 +98,16 @@ t.test('samplesPerEpoch cuts an epoch or reads the share again until it is reach
   t.equal(long.length, 20);
   t.same(long.slice(0, 10), [...once, ...once].slice(0, 10), 'a second pass follows the first');
   t.same(long.slice(10), long.slice(0, 10), 'unshuffled: every epoch the same');
-  const reader = readSamples({ urls: `${t.testdir()}/none-{0..1}.tar`, samplesPerEpoch: 5, onError: 'skip' });
+  const reader = readSamples({ urls: `${t.testdir()}/none-{0..1}.tar`, samplesPerEpoch: 5, epochs: Infinity, onShardError: 'skip' });
   const got: string[] = [];
-  for await (const s of reader) got.push(s.__key__);
-  t.same(got, [], 'a share that gives no sample ends the epoch instead of spinning');
+  await t.rejects(
+    (async () => {
+      for await (const s of reader) got.push(s.__key__);
+    })(),
+    { name: 'ShardReadError', reason: 'no-samples', message: /epoch 0 gave no sample: 2 shard error\(s\) were skipped, the first: open-failed/ },
+    'a share that gives no sample is an error, not an empty (or endless) stream',
+  );
+  t.same(got, []);
   t.equal(reader.stats.errorsByReason['open-failed'], 2);
 });
 

@@ -62,7 +62,9 @@ t.test('pipe: reads a command\'s stdout; a non-zero exit is a typed error naming
   t.match((err as Error).message, cmd, 'the message names the command');
   t.same(got.map((s) => s.__key__), keysOf(3), 'what came before the failure was yielded');
 
-  const skip = readSamples({ urls: [`pipe:exit 7`, `pipe:cat '${file}'`], onError: 'skip' });
+  // A command that fails before its first byte is a shard that cannot be opened: onShardError.
+  t.match(await failure(readSamples({ urls: [`pipe:exit 7`, `pipe:cat '${file}'`], onError: 'skip' })), { reason: 'pipe-failed', url: 'pipe:exit 7' });
+  const skip = readSamples({ urls: [`pipe:exit 7`, `pipe:cat '${file}'`], onShardError: 'skip' });
   t.same((await collect(skip)).map((s) => s.__key__), keysOf(3));
   t.same(skip.stats.errors.map((e) => [e.url, e.reason, e.count]), [['pipe:exit 7', 'pipe-failed', 1]]);
 });
@@ -220,7 +222,7 @@ t.test('http: a wrong Content-Range, a 404, and retries on 503', async (t) => {
   const bad = await failure(readSamples({ urls: `${base}/badrange.tar`, retryDelayMs: 1 }));
   t.match(bad, { name: 'ShardReadError', reason: 'http-bad-range' });
 
-  const down = readSamples({ urls: [`${base}/down.tar`, `${base}/ok.tar`], retries: 2, retryDelayMs: 1, onError: 'skip' });
+  const down = readSamples({ urls: [`${base}/down.tar`, `${base}/ok.tar`], retries: 2, retryDelayMs: 1, onShardError: 'skip' });
   t.equal((await collect(down)).length, 20);
   t.same(down.stats.errors.map((e) => [e.url, e.reason]), [[`${base}/down.tar`, 'http-failed']]);
   t.equal(hits.filter((h) => h.path === '/down.tar').length, 3, 'first try + 2 retries');

@@ -23,13 +23,16 @@ t.test('auto falls back past the missing tfjs-node packages to wasm and logs why
     chosen.attempts.map((a) => [a.name, a.ok]),
     [
       ['tensorflow-gpu', false],
+      ['webgpu', false],
       ['tensorflow', false],
       ['wasm', true],
     ],
   );
+  // No GPU here: auto refuses lavapipe (a fallback adapter) or finds no adapter at all.
+  tt.match(chosen.attempts[1]?.reason, /fallback \(software\) WebGPU adapter|no WebGPU adapter|could not be loaded/, 'webgpu: hardware adapters only');
   tt.match(chosen.attempts[0]?.reason, /tfjs-node-gpu/, 'the reason names the missing package');
   tt.match(lines.join('\n'), /backend: tensorflow-gpu unavailable/);
-  tt.match(lines[lines.length - 1], /^backend: wasm \(skipped tensorflow-gpu: .*; tensorflow: .*\)$/);
+  tt.match(lines[lines.length - 1], /^backend: wasm \(skipped tensorflow-gpu: .*; webgpu: .*; tensorflow: .*\)$/);
 });
 
 t.test('an explicit backend is used or fails with a typed error', async (tt) => {
@@ -39,7 +42,7 @@ t.test('an explicit backend is used or fails with a typed error', async (tt) => 
   await tt.rejects(selectBackend({ backend: 'tensorflow', log: () => {} }), BackendError);
   await tt.rejects(
     selectBackend({ backend: 'gpu' as 'cpu', log: () => {} }),
-    new InvalidOptionError('backend', 'Expected one of auto, tensorflow-gpu, tensorflow, wasm, cpu for backend but received "gpu" of type string'),
+    new InvalidOptionError('backend', 'Expected one of auto, tensorflow-gpu, webgpu, tensorflow, wasm, cpu for backend but received "gpu" of type string'),
   );
   await tt.rejects(selectBackend({ threads: 0, log: () => {} }), InvalidOptionError);
 });
@@ -80,7 +83,7 @@ async function firstLosses(backend: 'wasm' | 'cpu', config: ModelConfig, steps: 
   let afterFirst = 0;
   for (let s = 0; s < steps; s++) {
     const inputs = batchToInputs(randomBatch(rng, batch, config.vision.imageSize, microText.contextLength, microText.vocabSize));
-    const { grads, values } = declipGradients(model, inputs, queue, microLoss);
+    const { grads, values } = await declipGradients(model, inputs, queue, microLoss);
     optimizer.step(Object.fromEntries(grads), 1e-3);
     for (const g of grads.values()) g.dispose();
     disposeInputs(inputs);

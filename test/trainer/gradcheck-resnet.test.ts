@@ -5,7 +5,7 @@ import { microResNet, useCpu } from './models-fixtures.js';
 await useCpu();
 
 t.test('numerical gradient check: ModifiedResNet image tower (BatchNorm in training mode)', async (t) => {
-  towerCheck(
+  await towerCheck(
     t,
     microResNet,
     [

@@ -89,7 +89,7 @@ t.test('declipLosses: every term and the weighted total match a float64 recomput
     const loss = lossPresets.declip;
     const out = declipLosses(model, inputs, queue, loss, false);
     const enqueue = f64(out.enqueue ?? tf.zeros([0]));
-    const got = readLossValues(out);
+    const got = await readLossValues(out);
     disposeLossOutput(out);
     const want = expectedTerms(model, inputs, queue, loss);
     const kind = config.vision.kind;
@@ -119,7 +119,7 @@ t.test('clip mode: one view each, the plain caption, no extra terms', async (t) 
     model.dispose();
   });
   const out = declipLosses(model, inputs, null, lossPresets.clip, false);
-  const got = readLossValues(out);
+  const got = await readLossValues(out);
   disposeLossOutput(out);
   t.same([got.terms.nns, got.terms.simsiam, got.terms.mlm], [null, null, null]);
   t.equal(got.total, got.terms.clip);
@@ -128,7 +128,7 @@ t.test('clip mode: one view each, the plain caption, no extra terms', async (t) 
   const t1 = normalizeRows(read(() => model.encodeText(inputs.tokens, inputs.eot).embedding), d);
   const want = refInfoNCE(i1, t1, B, d, 1 / 0.07);
   t.ok(Math.abs(got.total - want) < 2e-4 * (1 + want), `clip ${got.total} vs ${want}`);
-  const { grads } = declipGradients(model, inputs, null, lossPresets.clip);
+  const { grads } = await declipGradients(model, inputs, null, lossPresets.clip);
   t.notOk(grads.has('mlm_head.weight'), 'no gradient for the unused MLM head');
   t.notOk(grads.has('projector.0.weight'), 'no gradient for the unused projector');
   t.ok(grads.has('visual.proj') && grads.has('text_projection') && grads.has('logit_scale'));
@@ -146,7 +146,7 @@ t.test('switching terms off: weight 0 removes a term; without MLM the caption vi
   });
   const config = resolveLossConfig({ ...lossPresets.declip, weights: { clip: 0.5, nns: 0, simsiam: 0.5, mlm: 0 } });
   const out = declipLosses(model, inputs, null, config, false);
-  const got = readLossValues(out);
+  const got = await readLossValues(out);
   disposeLossOutput(out);
   t.equal(out.enqueue, null, 'nothing to enqueue without NNS');
   t.same([got.terms.nns, got.terms.mlm], [null, null]);
@@ -168,7 +168,7 @@ t.test('declipGradients: gradients for every trainable parameter, then the queue
     queue.dispose();
     model.dispose();
   });
-  const { grads, values, enqueueRows } = declipGradients(model, inputs, queue, lossPresets.declip);
+  const { grads, values, enqueueRows } = await declipGradients(model, inputs, queue, lossPresets.declip);
   const names = model.trainable().map((e) => e.name);
   t.same([...grads.keys()].sort(), [...names].sort(), 'one gradient per trainable parameter, keyed by model name');
   for (const [name, g] of grads) t.same(g.shape, model.params.get(name).shape, `${name} gradient shape`);
@@ -177,7 +177,7 @@ t.test('declipGradients: gradients for every trainable parameter, then the queue
   const state = queue.exportState();
   t.same(Array.from(state.data.subarray(0, 2 * B * microVit.embedDim)), Array.from(enqueueRows ?? []));
   tf.dispose([...grads.values()]);
-  const r2 = declipGradients(model, inputs, queue, lossPresets.declip, { enqueue: false });
+  const r2 = await declipGradients(model, inputs, queue, lossPresets.declip, { enqueue: false });
   t.equal(queue.pointer, 2 * B, 'enqueue: false leaves the queue alone');
   tf.dispose([...r2.grads.values()]);
 });
@@ -192,9 +192,9 @@ t.test('no tensor leaks: numTensors is flat across repeated loss and gradient co
     const rounds = config.vision.kind === 'resnet' ? 2 : 3;
     for (let i = 0; i < rounds; i++) {
       const out = declipLosses(model, inputs, queue, lossPresets.declip, i % 2 === 0);
-      readLossValues(out);
+      await readLossValues(out);
       disposeLossOutput(out);
-      const { grads } = declipGradients(model, inputs, queue, lossPresets.declip);
+      const { grads } = await declipGradients(model, inputs, queue, lossPresets.declip);
       tf.dispose([...grads.values()]);
       counts.push(tf.memory().numTensors);
     }

@@ -168,7 +168,7 @@ t.test('NearestNeighbourQueue: seeded unit vectors, top-1 cosine lookup, FIFO ri
   q.enqueue(rows(100, 4));
   t.equal(q.pointer, 4);
   const pushed = tf.tensor2d(rows(200, 4), [4, dim]);
-  q.enqueue(pushed);
+  q.enqueue((await pushed.data()) as Float32Array);
   pushed.dispose();
   t.equal(q.pointer, 2);
   const after = q.exportState();

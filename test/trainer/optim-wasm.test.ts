@@ -40,7 +40,7 @@ async function run(backend: 'cpu' | 'wasm', aliasFirst = false): Promise<Run & {
     opt.step(grads, 1e-2 / step);
     tf.dispose(Object.values(grads));
   }
-  const state = opt.exportState();
+  const state = await opt.exportState();
   const out = {
     params: params.map((p) => p.variable.dataSync() as Float32Array),
     moments: params.map((p) => ({ m: state.moments[p.name]!.m, v: state.moments[p.name]!.v })),

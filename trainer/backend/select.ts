@@ -1,8 +1,10 @@
 /**
  * Choosing the TensorFlow.js backend at run time (never at import time).
  *
- * Order for `'auto'`: `@tensorflow/tfjs-node-gpu` (CUDA), `@tensorflow/tfjs-node`,
- * `@tensorflow/tfjs-backend-wasm`, the pure-JS `cpu` backend. Each is tried by importing
+ * Order for `'auto'`: `@tensorflow/tfjs-node-gpu` (CUDA), WebGPU (Dawn, a hardware adapter
+ * only: a fallback/software adapter is used only when `webgpu` is asked for by name),
+ * `@tensorflow/tfjs-node`, `@tensorflow/tfjs-backend-wasm`, the pure-JS `cpu` backend
+ * (see trainer/backend/webgpu.ts for WebGPU). Each is tried by importing
  * it; a package that is missing, fails to load, or registers its backend into a different
  * copy of `@tensorflow/tfjs-core` than ours is skipped with the reason logged. The
  * tfjs-node packages are optional and not in package.json (their installer downloads
@@ -11,15 +13,18 @@
  * the backend: everything goes through the one tfjs-core instance.
  */
 import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { BackendError } from '../../core/errors.js';
 import { invalidOption } from '../../core/validate.js';
 import { registerWasmKernels } from '../kernels/index.js';
 import { ensureGradients } from './gradients.js';
+import { type AdapterSummary, describeAdapter, loadWebGpu } from './webgpu.js';
 
 /** Backends the toolkit knows, best first. */
-export const BACKEND_NAMES = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+export const BACKEND_NAMES = ['tensorflow-gpu', 'webgpu', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
 export type BackendChoice = 'auto' | BackendName;
 
@@ -50,10 +55,13 @@ export interface SelectedBackend {
   readonly tfjsName: string;
   /** Every backend tried, in order. */
   readonly attempts: readonly BackendAttempt[];
+  /** The WebGPU adapter, for `webgpu`. */
+  readonly adapter?: AdapterSummary;
 }
 
 const TFJS_NAME = {
   'tensorflow-gpu': 'tensorflow',
+  webgpu: 'webgpu',
   tensorflow: 'tensorflow',
   wasm: 'wasm',
   cpu: 'cpu',
@@ -62,6 +70,7 @@ const TFJS_NAME = {
 /** Package each backend lives in. */
 const PACKAGE = {
   'tensorflow-gpu': '@tensorflow/tfjs-node-gpu',
+  webgpu: 'webgpu + @tensorflow/tfjs-backend-webgpu',
   tensorflow: '@tensorflow/tfjs-node',
   wasm: '@tensorflow/tfjs-backend-wasm',
   cpu: '@tensorflow/tfjs-backend-cpu',
@@ -69,10 +78,32 @@ const PACKAGE = {
 
 const require = createRequire(import.meta.url);
 
+/**
+ * Modules a bundle supplies instead of importing them by name (the self-contained GPU
+ * check folder, scripts/pack-gpu-check.ts, has no node_modules). See {@link provideBackendModules}.
+ */
+const provided: { wasm?: unknown; cpu?: unknown } = {};
+
+/**
+ * Supply backend packages already imported (by a bundle's entry) so that loading them
+ * does not resolve a package name at run time. The wasm binaries are then looked up in a
+ * `tfjs-backend-wasm/` folder next to the bundle (see {@link wasmBinaryDir}).
+ */
+export function provideBackendModules(modules: { readonly wasm?: unknown; readonly cpu?: unknown }): void {
+  Object.assign(provided, modules);
+}
+
 /** Folder holding the wasm backend's .wasm binaries (with a trailing separator). */
 export function wasmBinaryDir(): string {
-  const pkg = require.resolve('@tensorflow/tfjs-backend-wasm/package.json');
-  return join(dirname(pkg), 'dist') + '/';
+  try {
+    const pkg = require.resolve('@tensorflow/tfjs-backend-wasm/package.json');
+    return join(dirname(pkg), 'dist') + '/';
+  } catch (err) {
+    // A bundle: the binaries sit in tfjs-backend-wasm/ next to it.
+    const bundled = fileURLToPath(new URL('./tfjs-backend-wasm/', import.meta.url));
+    if (existsSync(bundled)) return bundled;
+    throw err;
+  }
 }
 
 function message(err: unknown): string {
@@ -97,11 +128,12 @@ interface WasmModule {
   setThreadsCount(n: number): void;
 }
 
-const loaders: Record<BackendName, (threads: number) => Promise<void>> = {
+const loaders: Record<BackendName, (threads: number, auto: boolean) => Promise<AdapterSummary | void>> = {
   'tensorflow-gpu': () => loadNode('tensorflow-gpu'),
+  webgpu: (_threads, auto) => loadWebGpu({ allowFallback: !auto }),
   tensorflow: () => loadNode('tensorflow'),
   wasm: async (threads) => {
-    const wasm = (await import(PACKAGE.wasm)) as WasmModule;
+    const wasm = (provided.wasm ?? (await import(PACKAGE.wasm))) as WasmModule;
     if (tf.findBackendFactory('wasm') === null) {
       throw new Error('@tensorflow/tfjs-backend-wasm registered into another copy of @tensorflow/tfjs-core');
     }
@@ -113,7 +145,7 @@ const loaders: Record<BackendName, (threads: number) => Promise<void>> = {
     registerWasmKernels();
   },
   cpu: async () => {
-    await import(PACKAGE.cpu);
+    if (provided.cpu === undefined) await import(PACKAGE.cpu);
     if (tf.findBackendFactory('cpu') === null) {
       throw new Error('@tensorflow/tfjs-backend-cpu registered into another copy of @tensorflow/tfjs-core');
     }
@@ -168,15 +200,15 @@ export async function selectBackend(options: SelectBackendOptions = {}): Promise
   const attempts: BackendAttempt[] = [];
   for (const name of candidates) {
     try {
-      await loaders[name](threads);
+      const adapter = (await loaders[name](threads, choice === 'auto')) ?? undefined;
       const tfjsName = TFJS_NAME[name];
       const ok = await tf.setBackend(tfjsName);
       if (!ok) throw new Error(`tf.setBackend('${tfjsName}') failed to initialise`);
       await tf.ready();
       attempts.push({ name, ok: true, reason: '' });
       const skipped = attempts.filter((a) => !a.ok).map((a) => `${a.name}: ${a.reason}`);
-      log(`backend: ${name}${skipped.length > 0 ? ` (skipped ${skipped.join('; ')})` : ''}`);
-      return { name, tfjsName, attempts };
+      log(`backend: ${name}${adapter === undefined ? '' : ` on ${describeAdapter(adapter)}`}${skipped.length > 0 ? ` (skipped ${skipped.join('; ')})` : ''}`);
+      return { name, tfjsName, attempts, ...(adapter === undefined ? {} : { adapter }) };
     } catch (err) {
       const reason = message(err);
       attempts.push({ name, ok: false, reason });

@@ -26,6 +26,7 @@ import { CheckpointError } from '../../core/errors.js';
 import type { RngState } from '../../core/rng.js';
 import type { AdamWState } from '../optim/adamw.js';
 import { decodeSafetensors, encodeSafetensors, type StoredTensor, type StoredTensors } from './safetensors.js';
+import { parseCheckpointState } from './state.js';
 
 export const CHECKPOINT_FORMAT = 'declip-ts-checkpoint/1';
 
@@ -119,7 +120,7 @@ function optimizerTensors(state: AdamWState): StoredTensors {
 function optimizerState(tensors: Record<string, StoredTensor>, metadata: Record<string, string>, source: string): AdamWState {
   const step = Number(metadata.step);
   if (!Number.isInteger(step) || step < 0) throw new CheckpointError(source, 'optimizer metadata has no valid "step"');
-  const moments: Record<string, { shape: readonly number[]; m: Float32Array; v: Float32Array }> = {};
+  const moments: Record<string, { shape: readonly number[]; m: Float32Array; v: Float32Array }> = Object.create(null);
   for (const [key, t] of Object.entries(tensors)) {
     if (!key.startsWith('m/')) continue;
     const name = key.slice(2);
@@ -253,13 +254,13 @@ async function readSafetensors(path: string): Promise<ReturnType<typeof decodeSa
 /** Load a checkpoint from a `step-*` folder or the newest one of a run folder. */
 export async function loadCheckpoint(path: string): Promise<LoadedCheckpoint> {
   const dir = await resolveCheckpointDir(path);
-  let state: CheckpointState;
+  let text: string;
   try {
-    state = JSON.parse(await readFile(join(dir, 'state.json'), 'utf8')) as CheckpointState;
+    text = await readFile(join(dir, 'state.json'), 'utf8');
   } catch (err) {
-    throw new CheckpointError(dir, 'state.json is missing or not JSON', { cause: err });
+    throw new CheckpointError(dir, 'state.json is missing', { cause: err });
   }
-  if (state.format !== CHECKPOINT_FORMAT) throw new CheckpointError(dir, `unknown checkpoint format ${String(state.format)}`);
+  const state = parseCheckpointState(text, dir);
   const model = await readSafetensors(join(dir, 'model.safetensors'));
   if (model === undefined) throw new CheckpointError(dir, 'model.safetensors is missing');
   const opt = await readSafetensors(join(dir, 'optimizer.safetensors'));

@@ -83,11 +83,19 @@ export function encodeSafetensors(tensors: StoredTensors, metadata: Readonly<Rec
   return Buffer.concat([prefix, headerBytes, ...chunks]);
 }
 
+/** The fields of a tensor's header entry (the reference implementation rejects others). */
+const ENTRY_KEYS = new Set(['dtype', 'shape', 'data_offsets']);
+
 function isRecord(x: unknown): x is Record<string, unknown> {
   return typeof x === 'object' && x !== null && !Array.isArray(x);
 }
 
-/** Parse safetensors bytes; `source` names the file in errors. Data is copied out. */
+/**
+ * Parse safetensors bytes; `source` names the file in errors. Data is copied out. The
+ * header is validated field by field (dtype, shape, offsets, contiguity, no unknown
+ * fields, string metadata); tensors and metadata come back in null-prototype records, so
+ * no name in a file can reach `Object.prototype`.
+ */
 export function decodeSafetensors(bytes: Uint8Array, source = 'safetensors'): DecodedSafetensors {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (buf.length < 8) throw new CheckpointError(source, 'file is shorter than the 8-byte safetensors header length');
@@ -105,8 +113,9 @@ export function decodeSafetensors(bytes: Uint8Array, source = 'safetensors'): De
   if (!isRecord(header)) throw new CheckpointError(source, 'safetensors header is not a JSON object');
   const dataStart = 8 + headerLen;
   const dataLen = buf.length - dataStart;
-  const metadata: Record<string, string> = {};
-  const tensors: Record<string, StoredTensor> = {};
+  // Null-prototype records: a tensor or metadata name such as "__proto__" is just a name.
+  const metadata: Record<string, string> = Object.create(null) as Record<string, string>;
+  const tensors: Record<string, StoredTensor> = Object.create(null) as Record<string, StoredTensor>;
   const spans: [number, number, string][] = [];
   for (const [name, entry] of Object.entries(header)) {
     if (name === '__metadata__') {
@@ -118,6 +127,8 @@ export function decodeSafetensors(bytes: Uint8Array, source = 'safetensors'): De
       continue;
     }
     if (!isRecord(entry)) throw new CheckpointError(source, `tensor ${name}: header entry is not an object`);
+    const extra = Object.keys(entry).filter((k) => !ENTRY_KEYS.has(k));
+    if (extra.length > 0) throw new CheckpointError(source, `tensor ${name}: unknown header field(s) ${extra.join(', ')}`);
     const { dtype, shape, data_offsets: offsets } = entry;
     if (dtype !== 'F32' && dtype !== 'I32') throw new CheckpointError(source, `tensor ${name}: unsupported dtype ${String(dtype)}`);
     if (!Array.isArray(shape) || !shape.every((d): d is number => Number.isInteger(d) && d >= 0)) {

@@ -54,8 +54,8 @@ export async function loadEvalModel(path: string): Promise<EvalModel> {
   return { model, tokenizer, tokenizerFile, config, checkpoint: ck.dir, step: ck.state.step, dispose: () => model.dispose() };
 }
 
-/** Un-normalised text embeddings [n, d] of `texts`, encoded in batches of `batch`. */
-export function encodeTexts(ev: EvalModel, texts: readonly string[], batch = 64): Float32Array {
+/** Un-normalised text embeddings [n, d] of `texts`, encoded in batches of `batch` (read asynchronously: any backend). */
+export async function encodeTexts(ev: EvalModel, texts: readonly string[], batch = 64): Promise<Float32Array> {
   const d = ev.model.embedDim;
   const L = ev.config.text.contextLength;
   const out = new Float32Array(texts.length * d);
@@ -63,8 +63,11 @@ export function encodeTexts(ev: EvalModel, texts: readonly string[], batch = 64)
     const chunk = texts.slice(start, start + batch);
     const { ids, eot } = ev.tokenizer.encode(chunk, L);
     const emb = tf.tidy(() => ev.model.encodeText(tf.tensor2d(ids, [chunk.length, L], 'int32'), tf.tensor1d(eot, 'int32')).embedding);
-    out.set(emb.dataSync(), start * d);
-    emb.dispose();
+    try {
+      out.set(await emb.data(), start * d);
+    } finally {
+      emb.dispose();
+    }
   }
   return out;
 }
@@ -78,6 +81,8 @@ export interface EmbedShardsOptions {
   readonly workers?: number;
   /** Stop after this many samples (default: all). */
   readonly limit?: number;
+  /** A shard that cannot be opened: throw (default), warn, skip. */
+  readonly onShardError?: 'throw' | 'warn' | 'skip';
   readonly signal?: AbortSignal;
 }
 
@@ -109,6 +114,7 @@ export async function embedShards(ev: EvalModel, options: EmbedShardsOptions): P
     shuffleShards: false,
     epochs: 1,
     onError: 'warn',
+    onShardError: options.onShardError ?? 'throw',
     workerExtra: { imageTransform: evalTransform({ size: S }) },
     ...(options.signal === undefined ? {} : { signal: options.signal }),
   });
@@ -126,9 +132,13 @@ export async function embedShards(ev: EvalModel, options: EmbedShardsOptions): P
         const eot = tf.tensor1d(batch.eot.subarray(0, b), 'int32');
         return [ev.model.encodeImage(x, false), ev.model.encodeText(ids, eot).embedding];
       });
-      images.push(Float32Array.from(img.dataSync()));
-      texts.push(Float32Array.from(txt.dataSync()));
-      tf.dispose([img, txt]);
+      try {
+        const [i, t] = await Promise.all([img.data(), txt.data()]);
+        images.push(Float32Array.from(i as Float32Array));
+        texts.push(Float32Array.from(t as Float32Array));
+      } finally {
+        tf.dispose([img, txt]);
+      }
       labels.push(...batch.labels.subarray(0, b));
       keys.push(...batch.keys.slice(0, b));
       if (keys.length >= limit) break;

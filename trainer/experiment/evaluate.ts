@@ -111,11 +111,11 @@ export class LabelCache {
   }
 }
 
-function scoreTask(ev: EvalModel, task: EvalTask, emb: Record<Split, ShardEmbeddings>, y: Record<Split, Int32Array>): TaskScores {
+async function scoreTask(ev: EvalModel, task: EvalTask, emb: Record<Split, ShardEmbeddings>, y: Record<Split, Int32Array>): Promise<TaskScores> {
   const k = task.classes.length;
   const perClass = task.prompts[0]?.length ?? 0;
   const d = emb.test.d;
-  const classEmb = classEmbeddings(encodeTexts(ev, task.prompts.flat()), k, perClass, d);
+  const classEmb = classEmbeddings(await encodeTexts(ev, task.prompts.flat()), k, perClass, d);
   const zs = zeroShotAccuracy(emb.test.image, y.test, classEmb, d);
   const zsVal = zeroShotAccuracy(emb.validation.image, y.validation, classEmb, d);
   const train = { x: emb.train.image, y: y.train };
@@ -147,7 +147,7 @@ export async function evaluateRun(runDir: string, dataset: ExperimentDataset, da
         validation: await labels.get('validation', data.validation, emb.validation, task),
         test: await labels.get('test', data.test, emb.test, task),
       };
-      tasks[task.name] = scoreTask(ev, task, emb, y);
+      tasks[task.name] = await scoreTask(ev, task, emb, y);
     }
     const head = Object.values(tasks)[0];
     if (head === undefined) throw new RangeError(`no evaluation task for ${dataset}`);

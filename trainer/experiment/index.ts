@@ -19,7 +19,7 @@ import type { Writable } from 'node:stream';
 import { InvalidOptionError } from '../../core/errors.js';
 import { expectInteger, expectOneOf } from '../../core/validate.js';
 import { FASHION_MNIST_DEFAULT_DIR } from '../../datasets/convert/index.js';
-import { selectBackend } from '../backend/select.js';
+import { BACKEND_NAMES, type BackendChoice, selectBackend } from '../backend/select.js';
 import { resolveTrainConfig, TRAIN_PRESETS, type TrainConfig, type TrainConfigInput } from '../config.js';
 import type { TrainResult } from '../loop.js';
 import { createSets, EXPERIMENT_DATASETS, type ExperimentDataset, experimentSets, printSetStats, readBackFailed, readBackSets, setUrls } from './data.js';
@@ -90,6 +90,8 @@ export interface ExperimentOptions {
   readonly readBack?: boolean;
   /** Train nothing: report the runs already scored in `out` (an unfinished experiment's state). */
   readonly scoredOnly?: boolean;
+  /** TensorFlow.js backend of the training and evaluation (default `auto`, see trainer/backend/select.ts). */
+  readonly backend?: BackendChoice;
 }
 
 /** The defaults of {@link ExperimentOptions}: the documented Fashion-MNIST experiment (docs/results.md). */
@@ -113,6 +115,7 @@ export const experimentDefaults: Omit<ResolvedExperimentOptions, 'trainConfig' |
   title: 'declip experiment',
   readBack: false,
   scoredOnly: false,
+  backend: 'auto',
 });
 
 /** Resolved {@link ExperimentOptions}. */
@@ -136,6 +139,7 @@ export interface ResolvedExperimentOptions {
   readonly title: string;
   readonly readBack: boolean;
   readonly scoredOnly: boolean;
+  readonly backend: BackendChoice;
   readonly trainConfig: TrainConfigInput;
   readonly budgetMinutes: number | undefined;
 }
@@ -171,6 +175,7 @@ export function resolveExperimentOptions(options: ExperimentOptions = {}): Resol
     title: options.title ?? d.title,
     readBack: options.readBack ?? d.readBack,
     scoredOnly: options.scoredOnly ?? d.scoredOnly,
+    backend: expectOneOf('backend', options.backend ?? d.backend, ['auto', ...BACKEND_NAMES] as const),
     trainConfig: options.trainConfig ?? EXPERIMENT_TRAIN_CONFIG,
     budgetMinutes: options.budgetMinutes,
   };
@@ -240,7 +245,7 @@ export async function runExperiment(options: ExperimentOptions, io: ExperimentIo
   const validation = await setUrls(sets.find((s) => s.role === 'validation') ?? fail('validation'));
   const testSet = sets.find((s) => s.role === 'test');
   const test = await setUrls(testSet ?? fail('test'));
-  await selectBackend({ log });
+  await selectBackend({ backend: o.backend, log });
   const labels = new LabelCache();
   const runs: ExperimentRun[] = [];
   const plan = o.trainPairs.flatMap((n) => o.seeds.flatMap((seed) => o.rows.map((row) => ({ n, seed, row }))));

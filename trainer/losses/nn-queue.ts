@@ -15,7 +15,7 @@
  * ```ts
  * const queue = new NearestNeighbourQueue({ size: 4096, dim: 128, seed: 7 });
  * const nn = tf.tidy(() => queue.lookup(textEmbeddings)); // [B, 128], no gradient
- * queue.enqueue(textEmbeddings);                         // after the step
+ * queue.enqueue(await textEmbeddings.data() as Float32Array); // after the step
  * const saved = queue.exportState();
  * queue.dispose();
  * ```
@@ -50,6 +50,10 @@ export class NearestNeighbourQueue {
   #pointer = 0;
   #tensor: tf.Tensor2D | undefined;
   #disposed = false;
+  /** Host copies of device-side enqueues still being read back, in order. */
+  #hostSync: Promise<void> = Promise.resolve();
+  /** Bumped by importState: a late host copy of an older state is dropped. */
+  #generation = 0;
 
   constructor(options: NearestNeighbourQueueOptions) {
     this.size = expectInteger('queue.size', options.size, 1);
@@ -90,25 +94,29 @@ export class NearestNeighbourQueue {
   /**
    * The nearest queued embedding (top-1 cosine) of each query row, `[B, dim]`. Queries
    * should be L2-normalised (the ranking is the same either way). The result is a constant
-   * for gradients. Reads the indices synchronously (a `[B]` int32 download). Caller owns it.
+   * for gradients. Runs on the device (no read-back). Caller owns it.
    */
   lookup(queries: tf.Tensor2D): tf.Tensor2D {
-    // The indices go through the host so that nothing links them to the queries on the
-    // gradient tape (tfjs would otherwise try to differentiate gather's int32 indices).
-    const index = tf.tidy(() => this.nearestIndices(queries));
-    const host = index.dataSync() as Int32Array;
-    index.dispose();
-    return tf.tidy(() => tf.gather(this.#asTensor(), tf.tensor1d(host, 'int32')));
+    // One custom-gradient node with a zero gradient: nothing links the int32 indices to the
+    // queries on the gradient tape (tfjs would otherwise try to differentiate gather's
+    // indices), and nothing is read back to the host inside the gradient function.
+    const table = this.#asTensor();
+    const nearest = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+      const q = args[0] as tf.Tensor2D;
+      const shape = q.shape;
+      const value = tf.gather(table, tf.argMax(tf.matMul(q, table, false, true), 1)) as tf.Tensor2D;
+      return { value, gradFunc: () => tf.zeros(shape) };
+    });
+    return nearest(queries) as tf.Tensor2D;
   }
 
   /**
-   * Push rows `[n, dim]` in order, overwriting the oldest (FIFO ring). Reads a tensor
-   * synchronously: call after the step, outside any gradient function. Rows are stored as
-   * given (pass normalised embeddings).
+   * Push rows `[n, dim]` in order, overwriting the oldest (FIFO ring). Rows are stored as
+   * given (pass normalised embeddings). Read a tensor first (`await rows.data()`): the
+   * webgpu backend cannot read synchronously.
    */
-  enqueue(rows: tf.Tensor2D | Float32Array): void {
+  enqueue(values: Float32Array): void {
     this.#assertOpen();
-    const values = rows instanceof Float32Array ? rows : (rows.dataSync() as Float32Array);
     if (values.length % this.dim !== 0) {
       throw new InvalidOptionError('rows', `enqueue: ${values.length} values is not a whole number of rows of ${this.dim}`);
     }
@@ -118,6 +126,42 @@ export class NearestNeighbourQueue {
       this.#pointer = (this.#pointer + 1) % this.size;
     }
     this.#invalidate();
+  }
+
+  /**
+   * Push rows `[n, dim]` on the device, without reading them first (training steps in
+   * flight on webgpu): the queue tensor is rebuilt by one gather over `[queue; rows]`
+   * (exact copies, the same values as {@link enqueue}); the host copy that
+   * {@link exportState} returns follows when the rows have been read back (await
+   * {@link flush} first). The caller keeps ownership of `rows`. Do not mix with
+   * {@link enqueue} while a device enqueue is being read back.
+   */
+  enqueueOnDevice(rows: tf.Tensor2D): void {
+    this.#assertOpen();
+    if (rows.shape[1] !== this.dim) throw new InvalidOptionError('rows', `enqueue: rows of ${rows.shape[1]} values, the queue holds rows of ${this.dim}`);
+    const n = rows.shape[0];
+    const start = this.#pointer;
+    const source = Int32Array.from({ length: this.size }, (_, r) => r);
+    for (let j = 0; j < n; j++) source[(start + j) % this.size] = this.size + j;
+    this.#pointer = (start + n) % this.size;
+    const table = this.#asTensor();
+    this.#tensor = tf.keep(tf.tidy(() => tf.gather(tf.concat([table, rows], 0), tf.tensor1d(source, 'int32')) as tf.Tensor2D));
+    table.dispose();
+    const generation = this.#generation;
+    // A read must finish before its tensor is freed (tfjs-backend-webgpu caches the values
+    // on the tensor when they arrive): read a clone, free it when read.
+    const held = tf.keep(tf.clone(rows));
+    const read = held.data().finally(() => held.dispose());
+    this.#hostSync = this.#hostSync.then(async () => {
+      const values = (await read) as Float32Array;
+      if (generation !== this.#generation) return;
+      for (let j = 0; j < n; j++) this.#data.set(values.subarray(j * this.dim, (j + 1) * this.dim), ((start + j) % this.size) * this.dim);
+    });
+  }
+
+  /** Wait until the host copy holds every device-side enqueue (before {@link exportState}). */
+  async flush(): Promise<void> {
+    await this.#hostSync;
   }
 
   /** A copy of the state, for checkpoints. */
@@ -139,6 +183,8 @@ export class NearestNeighbourQueue {
     }
     this.#data = state.data.slice();
     this.#pointer = state.pointer;
+    this.#generation++;
+    this.#hostSync = Promise.resolve();
     this.#invalidate();
   }
 

@@ -96,8 +96,14 @@ export class AdamW {
   /**
    * Apply one update with learning rate `lr`. Parameters without a gradient in `grads`
    * are left alone (their moments do not move). The caller keeps ownership of `grads`.
+   *
+   * `apply` (a bool scalar on the device) masks the update: where it is false every
+   * parameter and moment keeps its value (`where(apply, new, old)`), so a step whose
+   * gradients are not finite can be skipped without reading anything back first. The
+   * update count still advances (the training loop reloads its last checkpoint after such a
+   * step). With a mask the tfjs ops run, not the fused wasm kernel.
    */
-  step(grads: NamedGrads, lr: number): void {
+  step(grads: NamedGrads, lr: number, apply?: tf.Scalar): void {
     if (this.#disposed) throw new Error('AdamW: used after dispose()');
     this.#step++;
     const { beta1, beta2, eps, weightDecay, decayEmbeddings } = this.options;
@@ -110,30 +116,41 @@ export class AdamW {
       const v = this.#moment(this.#v, p);
       const decays = p.decay || (decayEmbeddings && p.embedding === true);
       const decay = decays && weightDecay > 0 ? 1 - lr * weightDecay : 1;
-      if (adamwInPlace(p.variable, g, m, v, { beta1, beta2, eps, bc2, stepSize: lr / bc1, decay })) continue;
+      if (apply === undefined && adamwInPlace(p.variable, g, m, v, { beta1, beta2, eps, bc2, stepSize: lr / bc1, decay })) continue;
       tf.tidy(() => {
         const mNew = tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1));
         const vNew = tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), 1 - beta2));
-        m.assign(mNew);
-        v.assign(vNew);
         const denom = tf.add(tf.sqrt(tf.div(vNew, bc2)), eps);
         const update = tf.mul(tf.div(mNew, denom), lr / bc1);
         const decayed = decay === 1 ? p.variable : tf.mul(p.variable, decay);
-        p.variable.assign(tf.sub(decayed, update));
+        const pNew = tf.sub(decayed, update);
+        const masked = (next: tf.Tensor, old: tf.Tensor): tf.Tensor => (apply === undefined ? next : tf.where(apply, next, old));
+        p.variable.assign(masked(pNew, p.variable));
+        m.assign(masked(mNew, m));
+        v.assign(masked(vNew, v));
       });
     }
   }
 
-  /** The state as plain arrays (copies). */
-  exportState(): AdamWState {
-    const moments: Record<string, { shape: number[]; m: Float32Array; v: Float32Array }> = {};
+  /** The state as plain arrays (copies, read asynchronously: works on every backend). */
+  async exportState(): Promise<AdamWState> {
+    const step = this.#step;
+    const names: string[] = [];
+    const reads: Promise<tf.backend_util.TypedArray>[] = [];
     for (const p of this.params) {
       const m = this.#m.get(p.name);
       const v = this.#v.get(p.name);
       if (m === undefined || v === undefined) continue;
-      moments[p.name] = { shape: [...m.shape], m: Float32Array.from(m.dataSync()), v: Float32Array.from(v.dataSync()) };
+      names.push(p.name);
+      reads.push(m.data(), v.data());
     }
-    return { step: this.#step, moments };
+    const values = await Promise.all(reads);
+    const moments: Record<string, { shape: number[]; m: Float32Array; v: Float32Array }> = {};
+    names.forEach((name, i) => {
+      const p = this.params.find((q) => q.name === name) as OptimParam;
+      moments[name] = { shape: [...p.variable.shape], m: Float32Array.from(values[2 * i] as Float32Array), v: Float32Array.from(values[2 * i + 1] as Float32Array) };
+    });
+    return { step, moments };
   }
 
   /** Replace the state with `state` (shapes are checked against the parameters). */
@@ -175,8 +192,12 @@ export class AdamW {
 /**
  * Clamp a scalar variable (the logit scale) to `[lo, hi]` in place, after an update.
  * DeCLIP's official code clamps the parameter to [3, 6] (declip.md); CLIP/open_clip clamp
- * it to [0, ln 100]. The range is a config field (`optimizer.logitScaleRange`).
+ * it to [0, ln 100]. The range is a config field (`optimizer.logitScaleRange`). `apply` masks
+ * it as in {@link AdamW.step}.
  */
-export function clampVariable(variable: tf.Variable, lo: number, hi: number): void {
-  tf.tidy(() => variable.assign(tf.clipByValue(variable, lo, hi)));
+export function clampVariable(variable: tf.Variable, lo: number, hi: number, apply?: tf.Scalar): void {
+  tf.tidy(() => {
+    const clamped = tf.clipByValue(variable, lo, hi);
+    variable.assign(apply === undefined ? clamped : tf.where(apply, clamped, variable));
+  });
 }

@@ -66,7 +66,10 @@ async function main(): Promise<void> {
     return;
   }
   post({ type: 'ready', parameters: replica.model.params.numParameters() });
-  port.on('message', (m: WorkerRequest) => {
+  // The replica's steps are asynchronous (they read back with `await t.data()`): requests
+  // run one after another, in arrival order.
+  let queue: Promise<void> = Promise.resolve();
+  const handle = async (m: WorkerRequest): Promise<void> => {
     if (m.type === 'close') {
       replica.dispose();
       port.close();
@@ -74,17 +77,20 @@ async function main(): Promise<void> {
     }
     try {
       let value: unknown;
-      if (m.type === 'micro') value = replica.microStep(asBatch(m.batch), m.slice);
+      if (m.type === 'micro') value = await replica.microStep(asBatch(m.batch), m.slice);
       else if (m.type === 'discard') value = replica.discard();
-      else if (m.type === 'update') value = replica.update(m.lr);
-      else if (m.type === 'export') value = replica.exportState();
-      else if (m.type === 'digest') value = digest(replica.exportState());
+      else if (m.type === 'update') value = await replica.update(m.lr);
+      else if (m.type === 'export') value = await replica.exportState();
+      else if (m.type === 'digest') value = digest(await replica.exportState());
       else value = replica.importState(m.state, m.source);
       port.postMessage({ type: 'done', id: m.id, value } satisfies WorkerReply);
     } catch (err) {
       if (!(err instanceof PeerAbortError)) collective.abort();
       post({ type: 'failed', id: m.id, error: wire(err) });
     }
+  };
+  port.on('message', (m: WorkerRequest) => {
+    queue = queue.then(() => handle(m));
   });
 }
 
