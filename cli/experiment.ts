@@ -16,6 +16,8 @@ import { EXPERIMENT_DATASETS, EXPERIMENT_ROWS, experimentDefaults, type Experime
 import { expectOneOf } from '../core/validate.js';
 import { BACKEND_NAMES } from '../trainer/backend/select.js';
 import { parseIntegerOption } from './shards-create.js';
+import { onShardErrorOption } from './reliability-options.js';
+import { ERROR_POLICIES } from '../datasets/reader/index.js';
 import { runTraining } from './train.js';
 import { readTrainConfigInput } from './demo.js';
 
@@ -61,6 +63,7 @@ export async function experimentOptions(opts: Opts): Promise<ExperimentOptions> 
     force: opts['force'] === true ? true : undefined,
     scoredOnly: opts['scoredOnly'] === true ? true : undefined,
     backend: str('backend') === undefined ? undefined : expectOneOf('--backend', String(str('backend')), ['auto', ...BACKEND_NAMES] as const),
+    onShardError: str('onShardError') === undefined ? undefined : expectOneOf('--on-shard-error', String(str('onShardError')), ERROR_POLICIES),
     trainConfig: config === undefined ? undefined : await readTrainConfigInput(config),
   });
 }
@@ -84,6 +87,7 @@ export function registerExperiment(parent: Command): void {
     .option('--out <dir>', `output folder (default ${d.out})`)
     .option('--force', 'rebuild the shards and retrain runs that already have scores')
     .option('--backend <name>', `TensorFlow.js backend: auto | ${BACKEND_NAMES.join(' | ')} (default auto)`)
+    .addOption(onShardErrorOption())
     .option('--scored-only', 'train nothing: report the runs already scored in --out (e.g. while an experiment is still running)')
     .option('--json', 'print the summary as JSON on the last stdout line')
     .action(async (opts: Opts) => {

@@ -4,7 +4,7 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { Rng } from '../../core/rng.js';
-import { parseRows, parseSeeds, parseTrainPairs } from '../../cli/experiment.js';
+import { experimentOptions, parseRows, parseSeeds, parseTrainPairs } from '../../cli/experiment.js';
 import { fashionMnistPrompts } from '../../datasets/convert/index.js';
 import { readSamples } from '../../datasets/reader/index.js';
 import { readShardIndex } from '../../datasets/shard-index.js';
@@ -126,6 +126,8 @@ t.test('declip experiment: bad input gets a clear error', async (t) => {
   t.throws(() => parseRows('clip,foo'), { name: 'InvalidOptionError', field: '--rows' });
   t.throws(() => parseRows('clip,clip'), { name: 'InvalidOptionError', field: '--rows' });
   t.same(parseRows('clip, clip+ss,clip+ss+mvs,declip,clip-2x'), ['clip', 'clip+ss', 'clip+ss+mvs', 'declip', 'clip-2x']);
+  t.equal((await experimentOptions({ onShardError: 'skip' })).onShardError, 'skip', '--on-shard-error reaches the experiment');
+  await t.rejects(experimentOptions({ onShardError: 'ignore' }), { name: 'InvalidOptionError', field: '--on-shard-error' });
   t.same(parseSeeds('3'), [0, 1, 2]);
   t.same(parseSeeds('0,3,5'), [0, 3, 5]);
   t.same(parseSeeds('3,'), [3], 'one seed by a trailing comma');

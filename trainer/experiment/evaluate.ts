@@ -9,7 +9,7 @@
  * attributes - `colour` (the headline: what the model learns in a short run) and `shape`.
  */
 import { fashionMnistPrompts, FASHION_MNIST_CLASSES, SYNTHETIC_COLOURS, SYNTHETIC_SHAPES } from '../../datasets/convert/index.js';
-import { readSamples } from '../../datasets/reader/index.js';
+import { type ErrorPolicy, readSamples } from '../../datasets/reader/index.js';
 import { embedShards, encodeTexts, type EvalModel, loadEvalModel, type ShardEmbeddings } from '../eval/embed.js';
 import { linearProbe } from '../eval/linear-probe.js';
 import { retrievalRecall } from '../eval/retrieval.js';
@@ -73,6 +73,8 @@ export interface EvalData {
   readonly validation: readonly string[];
   readonly test: readonly string[];
   readonly probeTrain: number;
+  /** A shard that cannot be opened: throw, warn or skip (the experiment's `onShardError`). */
+  readonly onShardError: ErrorPolicy;
   /** Retrieval is scored over the first this many test pairs (a 10,000 x 10,000 similarity matrix per direction costs minutes of CPU per run). */
   readonly retrievalPairs: number;
 }
@@ -134,9 +136,9 @@ export async function evaluateRun(runDir: string, dataset: ExperimentDataset, da
   const ev = await loadEvalModel(runDir);
   try {
     const emb: Record<Split, ShardEmbeddings> = {
-      test: await embedShards(ev, { shards: data.test }),
-      validation: await embedShards(ev, { shards: data.validation }),
-      train: await embedShards(ev, { shards: data.train, limit: data.probeTrain }),
+      test: await embedShards(ev, { shards: data.test, onShardError: data.onShardError }),
+      validation: await embedShards(ev, { shards: data.validation, onShardError: data.onShardError }),
+      train: await embedShards(ev, { shards: data.train, limit: data.probeTrain, onShardError: data.onShardError }),
     };
     const r = Math.min(emb.test.n, data.retrievalPairs) * emb.test.d;
     const retrieval = retrievalRecall(emb.test.image.subarray(0, r), emb.test.text.subarray(0, r), emb.test.d);

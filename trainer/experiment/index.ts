@@ -20,6 +20,7 @@ import { InvalidOptionError } from '../../core/errors.js';
 import { expectInteger, expectOneOf } from '../../core/validate.js';
 import { FASHION_MNIST_DEFAULT_DIR } from '../../datasets/convert/index.js';
 import { BACKEND_NAMES, type BackendChoice, selectBackend } from '../backend/select.js';
+import { ERROR_POLICIES, type ErrorPolicy } from '../../datasets/reader/index.js';
 import { resolveTrainConfig, TRAIN_PRESETS, type TrainConfig, type TrainConfigInput } from '../config.js';
 import type { TrainResult } from '../loop.js';
 import { createSets, EXPERIMENT_DATASETS, type ExperimentDataset, experimentSets, printSetStats, readBackFailed, readBackSets, setUrls } from './data.js';
@@ -92,6 +93,8 @@ export interface ExperimentOptions {
   readonly scoredOnly?: boolean;
   /** TensorFlow.js backend of the training and evaluation (default `auto`, see trainer/backend/select.ts). */
   readonly backend?: BackendChoice;
+  /** A shard that cannot be opened while training or evaluating: throw (default), warn or skip (docs/shard-format.md). */
+  readonly onShardError?: ErrorPolicy;
 }
 
 /** The defaults of {@link ExperimentOptions}: the documented Fashion-MNIST experiment (docs/results.md). */
@@ -116,6 +119,7 @@ export const experimentDefaults: Omit<ResolvedExperimentOptions, 'trainConfig' |
   readBack: false,
   scoredOnly: false,
   backend: 'auto',
+  onShardError: 'throw',
 });
 
 /** Resolved {@link ExperimentOptions}. */
@@ -140,6 +144,7 @@ export interface ResolvedExperimentOptions {
   readonly readBack: boolean;
   readonly scoredOnly: boolean;
   readonly backend: BackendChoice;
+  readonly onShardError: ErrorPolicy;
   readonly trainConfig: TrainConfigInput;
   readonly budgetMinutes: number | undefined;
 }
@@ -176,6 +181,7 @@ export function resolveExperimentOptions(options: ExperimentOptions = {}): Resol
     readBack: options.readBack ?? d.readBack,
     scoredOnly: options.scoredOnly ?? d.scoredOnly,
     backend: expectOneOf('backend', options.backend ?? d.backend, ['auto', ...BACKEND_NAMES] as const),
+    onShardError: expectOneOf('onShardError', options.onShardError ?? d.onShardError, ERROR_POLICIES),
     trainConfig: options.trainConfig ?? EXPERIMENT_TRAIN_CONFIG,
     budgetMinutes: options.budgetMinutes,
   };
@@ -254,7 +260,7 @@ export async function runExperiment(options: ExperimentOptions, io: ExperimentIo
     const trainSet = sets.find((s) => s.role === 'train' && s.pairs === n) ?? fail(`train-${n}`);
     const train = await setUrls(trainSet);
     const input = rowConfig(row, o.trainConfig, o.steps);
-    const config = resolveTrainConfig({ ...input, batch: o.batch, seed, checkpointEvery: 0, data: { ...(input.data ?? {}), shards: [...train] } });
+    const config = resolveTrainConfig({ ...input, batch: o.batch, seed, checkpointEvery: 0, data: { ...(input.data ?? {}), shards: [...train], onShardError: o.onShardError } });
     const dir = runDir(o.out, row, seed, n);
     const key = JSON.stringify({ row, seed, n, config, test: o.test, validation: o.validation, dataSeed: o.dataSeed, probeTrain: o.probeTrain, retrievalPairs: o.retrievalPairs });
     const saved = o.force ? undefined : await savedScores(dir, key);
@@ -282,7 +288,7 @@ export async function runExperiment(options: ExperimentOptions, io: ExperimentIo
       ...(stderr.isTTY === true ? { progressStream: stderr } : {}),
     });
     const seconds = (performance.now() - started) / 1000;
-    const scores = await evaluateRun(dir, o.dataset, { train, validation, test, probeTrain: o.probeTrain, retrievalPairs: o.retrievalPairs }, labels);
+    const scores = await evaluateRun(dir, o.dataset, { train, validation, test, probeTrain: o.probeTrain, retrievalPairs: o.retrievalPairs, onShardError: o.onShardError }, labels);
     const run: ExperimentRun = { row, seed, trainPairs: n, dir, steps: result.step, plannedSteps: config.steps, stopped: result.stopped, seconds, scores, reused: false };
     runs.push(run);
     await mkdir(dir, { recursive: true });
