@@ -68,11 +68,12 @@ export function resolveDecodeOptions(options: DecodeOptions = {}): ResolvedDecod
   };
 }
 
-type JpegTurbo = typeof JpegTurboModule;
+/** The `@julusian/jpeg-turbo` module's type. */
+export type JpegTurbo = typeof JpegTurboModule;
 let turbo: JpegTurbo | null | undefined;
 
 /** The libjpeg-turbo binding, loaded on first use; null where it cannot load (no prebuilt binary). */
-function jpegTurbo(): JpegTurbo | null {
+export function jpegTurbo(): JpegTurbo | null {
   if (turbo === undefined) {
     try {
       turbo = createRequire(import.meta.url)('@julusian/jpeg-turbo') as JpegTurbo;

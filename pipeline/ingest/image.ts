@@ -25,11 +25,9 @@
  * if (r.ok) writeJpeg(r.data);
  * ```
  */
-import { createRequire } from 'node:module';
-import type * as JpegTurboModule from '@julusian/jpeg-turbo';
 import sharp from 'sharp';
 import { ImageError } from '../../core/errors.js';
-import { decodeImage, sniffImageFormat } from '../../augment/image/decode.js';
+import { decodeImage, jpegTurbo, sniffImageFormat } from '../../augment/image/decode.js';
 import { resampleRgb, type ResamplePlan } from '../../augment/image/resample.js';
 import type { RgbImage } from '../../augment/image/types.js';
 import { WasmViewKernels, wasmKernelsAvailable } from '../../augment/image/wasm/view.js';
@@ -116,19 +114,6 @@ export function planResize(width: number, height: number, size: number, mode: Re
       return { box, resizeWidth: w, resizeHeight: h, window, mirror: false };
     }
   }
-}
-
-type JpegTurbo = typeof JpegTurboModule;
-let turbo: JpegTurbo | null | undefined;
-function jpegTurbo(): JpegTurbo | null {
-  if (turbo === undefined) {
-    try {
-      turbo = createRequire(import.meta.url)('@julusian/jpeg-turbo') as JpegTurbo;
-    } catch {
-      turbo = null;
-    }
-  }
-  return turbo;
 }
 
 /** Encode RGB pixels. */

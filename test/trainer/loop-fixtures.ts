@@ -1,8 +1,11 @@
 /** Shared fixtures of the loop/resume tests: a microscopic config and a deterministic in-memory batch stream. */
+import type { Test } from 'tap';
+import * as tf from '@tensorflow/tfjs-core';
 import { deriveSeed, Rng } from '../../core/rng.js';
 import type { DeclipBatch } from '../../pipeline/types.js';
 import { resolveTrainConfig, type TrainConfig } from '../../trainer/config.js';
 import type { BatchSource, StreamStart } from '../../trainer/loop.js';
+import { Replica } from '../../trainer/replica.js';
 
 export const MICRO_MODEL = {
   preset: 'tiny',
@@ -103,4 +106,29 @@ export function memoryStream(seed: number, log: StreamLog, options: { nanAt?: Re
       },
     };
   };
+}
+
+type ReplicaState = Awaited<ReturnType<Replica['exportState']>>;
+
+/**
+ * A replica takes one step, then a step whose gradient is non-finite while its loss is finite;
+ * checks that no trainable weight moved and returns the states before and after that step
+ * for the caller's backend-specific checks.
+ */
+export async function nonFiniteGradientStep(t: Test): Promise<{ before: ReplicaState; after: ReplicaState }> {
+  const replica = new Replica(microConfig());
+  t.teardown(() => replica.dispose());
+  await replica.microStep(makeBatch(5, 0));
+  await replica.update(1e-3); // creates the AdamW moments
+  // An infinite logit scale: the forward caps exp at 100, so the loss stays finite, while the
+  // parameter's gradient (dL/ds * exp(+Inf), as in the official code) is not.
+  replica.model.logitScaleVariable.assign(tf.scalar(Infinity));
+  const before = await replica.exportState();
+  const values = await replica.microStep(makeBatch(5, 1));
+  t.ok(Number.isFinite(values.total), `loss ${values.total} is finite`);
+  const norm = await replica.update(1e-3);
+  t.notOk(Number.isFinite(norm), `gradient norm ${norm}`);
+  const after = await replica.exportState();
+  for (const { name } of replica.model.trainable()) t.same(after.weights[name]?.data, before.weights[name]?.data, `${name} unchanged`);
+  return { before, after };
 }
