@@ -23,7 +23,7 @@ import { BACKEND_NAMES, type BackendChoice, selectBackend } from '../backend/sel
 import { ERROR_POLICIES, type ErrorPolicy } from '../../datasets/reader/index.js';
 import { resolveTrainConfig, TRAIN_PRESETS, type TrainConfig, type TrainConfigInput } from '../config.js';
 import type { TrainResult } from '../loop.js';
-import { createSets, EXPERIMENT_DATASETS, type ExperimentDataset, experimentSets, printSetStats, readBackFailed, readBackSets, setUrls } from './data.js';
+import { createSets, EXPERIMENT_DATASETS, type ExperimentDataOptions, type ExperimentDataset, experimentSets, printSetStats, readBackFailed, readBackSets, setUrls } from './data.js';
 import { evalTasks, evaluateRun, LabelCache, type RunScores } from './evaluate.js';
 import { writeReport, jsonSummary } from './report.js';
 import { EXPERIMENT_ROWS, type ExperimentRow, rowConfig } from './rows.js';
@@ -122,22 +122,12 @@ export const experimentDefaults: Omit<ResolvedExperimentOptions, 'trainConfig' |
   onShardError: 'throw',
 });
 
-/** Resolved {@link ExperimentOptions}. */
-export interface ResolvedExperimentOptions {
-  readonly out: string;
-  readonly dataset: ExperimentDataset;
-  readonly input: string;
+/** Resolved {@link ExperimentOptions}: the data step's options and the rest. */
+export interface ResolvedExperimentOptions extends ExperimentDataOptions {
   readonly rows: readonly ExperimentRow[];
   readonly seeds: readonly number[];
-  readonly trainPairs: readonly number[];
   readonly steps: number;
   readonly batch: number;
-  readonly validation: number;
-  readonly test: number;
-  readonly dataSeed: number;
-  readonly maxCount: number;
-  readonly imageSize: number;
-  readonly force: boolean;
   readonly probeTrain: number;
   readonly retrievalPairs: number;
   readonly title: string;
