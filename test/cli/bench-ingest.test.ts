@@ -7,21 +7,11 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import t from 'tap';
 import { runBenchIngest } from '../../cli/bench-ingest.js';
 import { startFaultServer } from '../pipeline/ingest-server.js';
+import { capture } from '../capture.js';
 
-const sink = (): { stream: Writable; text: () => string } => {
-  let out = '';
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      out += chunk.toString();
-      done();
-    },
-  });
-  return { stream, text: () => out };
-};
 
 const STAND_IN = `import sys, time, urllib.request
 rows = [l.split(',')[0] for l in open(sys.argv[1]).read().splitlines()[1:] if l]
@@ -44,11 +34,11 @@ t.test('bench ingest: our side writes every good row, counts the bad one, and ru
   const anchor = join(dir, 'stand_in.py');
   await writeFile(anchor, STAND_IN);
 
-  const out = sink();
-  const err = sink();
+  const out = capture();
+  const err = capture();
   const sides = await runBenchIngest(
     { input: list, imageSize: '64', maxCount: '5', concurrency: '4', workers: '1', pythonAnchor: anchor, python: 'python3', json: true },
-    { stdout: out.stream, stderr: err.stream },
+    { stdout: out, stderr: err },
   );
   const [ours, py] = sides;
   t.equal(ours?.written, 12, 'our side wrote every good row');
@@ -66,8 +56,8 @@ t.test('bench ingest: our side writes every good row, counts the bad one, and ru
   const broken = join(dir, 'broken.py');
   await writeFile(broken, 'import sys\nsys.exit(3)\n');
   await t.rejects(
-    runBenchIngest({ input: list, imageSize: '64', workers: '1', pythonAnchor: broken, python: 'python3' }, { stdout: sink().stream, stderr: sink().stream }),
+    runBenchIngest({ input: list, imageSize: '64', workers: '1', pythonAnchor: broken, python: 'python3' }, { stdout: capture(), stderr: capture() }),
     { name: 'InvalidOptionError', field: '--python-anchor', message: /exited with 3/ },
   );
-  await t.rejects(runBenchIngest({ input: list, imageSize: '0' }, { stdout: sink().stream, stderr: sink().stream }), { name: 'InvalidOptionError' });
+  await t.rejects(runBenchIngest({ input: list, imageSize: '0' }, { stdout: capture(), stderr: capture() }), { name: 'InvalidOptionError' });
 });

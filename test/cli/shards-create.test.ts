@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import t from 'tap';
 import { main } from '../../cli/main.js';
@@ -9,6 +8,7 @@ import { runDemo } from '../../cli/demo.js';
 import { parseByteSize, parseIntegerOption, runShardsCreate } from '../../cli/shards-create.js';
 import { SYNTHETIC_SHAPES, FASHION_MNIST_CLASSES } from '../../datasets/convert/index.js';
 import { readShardIndex } from '../../datasets/shard-index.js';
+import { capture } from '../capture.js';
 
 /** Run main() and capture what it writes to process.stderr / stdout. */
 async function run(args: string[]): Promise<{ code: number; stderr: string; stdout: string }> {
@@ -33,14 +33,6 @@ async function run(args: string[]): Promise<{ code: number; stderr: string; stdo
   }
 }
 
-function capture(isTTY: boolean): PassThrough & { text: () => string; isTTY: boolean } {
-  const s = new PassThrough() as PassThrough & { text: () => string; isTTY: boolean };
-  const chunks: Buffer[] = [];
-  s.on('data', (c: Buffer) => chunks.push(c));
-  s.text = () => Buffer.concat(chunks).toString();
-  s.isTTY = isTTY;
-  return s;
-}
 
 const sha = async (p: string): Promise<string> => createHash('sha256').update(await readFile(p)).digest('hex');
 

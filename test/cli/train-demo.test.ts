@@ -1,16 +1,10 @@
 import t from 'tap';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { demoExperimentOptions, parseSeedList, runDemo } from '../../cli/demo.js';
 import { MICRO_MODEL } from './micro-model.js';
+import { capture } from '../capture.js';
 
-function capture(): { stream: PassThrough; text: () => string } {
-  const stream = new PassThrough();
-  let text = '';
-  stream.on('data', (d: Buffer) => (text += d.toString()));
-  return { stream, text: () => text };
-}
 
 const TRAIN_CONFIG = {
   model: MICRO_MODEL,
@@ -24,7 +18,7 @@ t.test('the demo makes and reads back the data, trains both rows on the same pai
   const stdout = capture();
   const stderr = capture();
   const options = { out, train: 32, heldout: 16, validation: 16, maxCount: 16, seed: 1, imageSize: 32, steps: 2, batch: 8, trainConfig: TRAIN_CONFIG };
-  const code = await runDemo(options, { stdout: stdout.stream, stderr: stderr.stream });
+  const code = await runDemo(options, { stdout: stdout, stderr: stderr });
   t.equal(code, 0, stderr.text());
   t.match(stdout.text(), /declip demo: built-in synthetic shapes \(seed 1, 32x32 PNG\)/);
   t.match(stdout.text(), /train: .*train-32-%06d\.tar\n {2}index: {6}32 samples in 2 shards/);
@@ -52,7 +46,7 @@ t.test('the demo makes and reads back the data, trains both rows on the same pai
   // A second invocation reuses the shards and the scored runs.
   const again = capture();
   const err2 = capture();
-  t.equal(await runDemo(options, { stdout: again.stream, stderr: err2.stream }), 0);
+  t.equal(await runDemo(options, { stdout: again, stderr: err2 }), 0);
   t.match(again.text(), /train: .*\(reused\)/);
   t.match(err2.text(), /clip, seed 1, 32 pairs: reused/);
   t.notMatch(err2.text(), /training clip/);
@@ -63,7 +57,7 @@ t.test('several training seeds and an ablation row', async (t) => {
   const stderr = capture();
   const code = await runDemo(
     { out, train: 16, heldout: 8, validation: 8, maxCount: 16, seed: 1, seeds: [3, 4], modes: ['clip', 'clip+ss'], imageSize: 32, steps: 1, batch: 8, trainConfig: TRAIN_CONFIG },
-    { stdout: capture().stream, stderr: stderr.stream },
+    { stdout: capture(), stderr: stderr },
   );
   t.equal(code, 0, stderr.text());
   t.same((await readdir(join(out, 'runs', '16'))).sort(), ['clip+ss-seed3', 'clip+ss-seed4', 'clip-seed3', 'clip-seed4']);

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import t from 'tap';
 import { runShardsCreate } from '../../cli/shards-create.js';
 import { runShardsIndex } from '../../cli/shards-index.js';
@@ -12,6 +11,7 @@ import { resampleRgb } from '../../augment/image/resample.js';
 import { planResize, processImage, resize, DEFAULT_IMAGE_JOB } from '../../pipeline/ingest/image.js';
 import { bombPng, startFaultServer, testJpeg, type FaultServer } from './ingest-server.js';
 import { readTar } from '../datasets/writer-helpers.js';
+import { capture } from '../capture.js';
 
 let server: FaultServer;
 t.before(async () => {
@@ -21,14 +21,6 @@ t.teardown(async () => {
   await server.close();
 });
 
-function capture(isTTY = false): PassThrough & { text: () => string; isTTY: boolean } {
-  const s = new PassThrough() as PassThrough & { text: () => string; isTTY: boolean };
-  const chunks: Buffer[] = [];
-  s.on('data', (c: Buffer) => chunks.push(c));
-  s.text = () => Buffer.concat(chunks).toString();
-  s.isTTY = isTTY;
-  return s;
-}
 
 const csvOf = (rows: readonly (readonly [string, string])[]): string =>
   'url,caption\n' + rows.map(([u, c]) => `${u},"${c.replace(/"/g, '""')}"`).join('\n') + '\n';
