@@ -11,7 +11,8 @@
  * Defaults are DeCLIP's: betas (0.9, 0.98), eps 1e-8, weight decay 0.1. Parameters with
  * `decay: false` (biases, norm weights, logit scale) are never decayed. On the wasm
  * backend each parameter is updated in place by one fused kernel (trainer/kernels/adamw.ts,
- * the same float32 operations); elsewhere by tfjs ops. The moments live
+ * the same float32 operations), on webgpu by three WGSL dispatches
+ * (trainer/kernels/webgpu/adamw.ts, masked too); elsewhere by tfjs ops. The moments live
  * in non-trainable variables created lazily; {@link AdamW.exportState} /
  * {@link AdamW.importState} move them to and from plain typed arrays for checkpoints.
  *
@@ -27,6 +28,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { CheckpointError } from '../../core/errors.js';
 import { expectBoolean, expectNumber } from '../../core/validate.js';
 import { adamwInPlace } from '../kernels/adamw.js';
+import { adamwWebGpu } from '../kernels/webgpu/adamw.js';
 import type { NamedGrads, OptimParam } from './param.js';
 
 export interface AdamWOptions {
@@ -116,7 +118,9 @@ export class AdamW {
       const v = this.#moment(this.#v, p);
       const decays = p.decay || (decayEmbeddings && p.embedding === true);
       const decay = decays && weightDecay > 0 ? 1 - lr * weightDecay : 1;
-      if (apply === undefined && adamwInPlace(p.variable, g, m, v, { beta1, beta2, eps, bc2, stepSize: lr / bc1, decay })) continue;
+      const scalars = { beta1, beta2, eps, bc2, stepSize: lr / bc1, decay };
+      if (apply === undefined && adamwInPlace(p.variable, g, m, v, scalars)) continue;
+      if (adamwWebGpu(p.variable, g, m, v, scalars, apply)) continue;
       tf.tidy(() => {
         const mNew = tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1));
         const vNew = tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), 1 - beta2));
