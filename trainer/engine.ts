@@ -35,6 +35,8 @@ export interface TrainEngine {
   readonly stepsInFlight?: number;
   /** Forward + backward of one micro-batch; see {@link Replica.microStep}. */
   microStep(batch: DeclipBatch): Promise<MicroStepValues>;
+  /** Prepare the next micro-batch's inputs ahead (engines with steps in flight); see {@link Replica.stage}. */
+  stage?(batch: DeclipBatch): void;
   /** Drop the gradients summed since the last update. */
   discard(): Promise<void>;
   /** Apply the step at learning rate `lr`; resolves to the gradient norm before clipping. */
@@ -67,6 +69,10 @@ export class LocalEngine implements TrainEngine {
 
   async microStep(batch: DeclipBatch): Promise<MicroStepValues> {
     return this.replica.microStep(batch);
+  }
+
+  stage(batch: DeclipBatch): void {
+    this.replica.stage(batch);
   }
 
   async discard(): Promise<void> {

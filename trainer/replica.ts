@@ -25,7 +25,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { CheckpointError, InvalidOptionError } from '../core/errors.js';
-import { assertWebGpuHealthy } from './backend/webgpu.js';
+import { assertWebGpuHealthy, uploadToDevice } from './backend/webgpu.js';
 import { deriveSeed } from '../core/rng.js';
 import type { DeclipBatch } from '../pipeline/types.js';
 import type { StoredTensor } from './checkpoint/safetensors.js';
@@ -256,6 +256,28 @@ export class Replica {
     this.deferred = collective === undefined && tf.getBackend() === 'webgpu';
   }
 
+  /** The next micro-batch's inputs, built and uploaded ahead by {@link stage} (deferred replicas). */
+  #staged: { readonly batch: DeclipBatch; readonly inputs: DeclipInputs } | undefined;
+
+  /**
+   * Deferred replicas (webgpu): build `batch`'s input tensors and start their upload to the
+   * device now, while the steps in flight run; {@link microStep} of the same batch then
+   * uses them. At most one batch is staged (staging another frees the first). No-op on the
+   * other backends, whose steps run on the calling thread.
+   */
+  stage(batch: DeclipBatch): void {
+    if (!this.deferred || this.#staged?.batch === batch) return;
+    this.#dropStaged();
+    const inputs = batchToInputs(batch);
+    uploadToDevice(Object.values(inputs) as tf.Tensor[]);
+    this.#staged = { batch, inputs };
+  }
+
+  #dropStaged(): void {
+    if (this.#staged !== undefined) disposeInputs(this.#staged.inputs);
+    this.#staged = undefined;
+  }
+
   /** Micro-batches summed since the last update or discard. */
   get pending(): number {
     return this.#count;
@@ -332,7 +354,9 @@ export class Replica {
    * and the training loop reloads its checkpoint, which also restores the queue.
    */
   #microStepDeferred(batch: DeclipBatch): Promise<MicroStepValues> {
-    const inputs = batchToInputs(batch);
+    const staged = this.#staged?.batch === batch ? this.#staged.inputs : undefined;
+    this.#staged = staged === undefined ? this.#staged : undefined;
+    const inputs = staged ?? batchToInputs(batch);
     let issued: IssuedGradients;
     try {
       issued = issueGradients(this.model, inputs, this.queue, this.config.loss);
@@ -500,6 +524,7 @@ export class Replica {
     if (this.#disposed) return;
     this.#disposed = true;
     this.discard();
+    this.#dropStaged();
     this.optimizer.dispose();
     this.queue?.dispose();
     this.model.dispose();
