@@ -457,10 +457,9 @@ export class Replica {
             scale: Number.isFinite(maxNorm) ? (tf.minimum(1, tf.div(maxNorm, tf.add(norm, 1e-6))) as tf.Scalar) : tf.scalar(1),
           };
         });
-        const clipped = scaleGrads(raw, scale);
-        this.optimizer.step(clipped, lr, apply);
+        this.optimizer.step(raw, lr, apply, scale); // the clipping factor is applied in the update
         clampVariable(this.model.logitScaleVariable, lo, hi, apply);
-        tf.dispose([apply, scale, ...Object.values(clipped), ...Object.values(raw)]);
+        tf.dispose([apply, scale, ...Object.values(raw)]);
         const norm = Math.sqrt((await sq.data())[0] ?? Number.NaN);
         assertWebGpuHealthy('an optimizer step');
         return norm;

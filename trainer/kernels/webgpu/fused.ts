@@ -12,12 +12,15 @@
  * - LayerNorm over the last axis: 3 forward (row mean, row rstd, the normalised output),
  *   3 backward (dx a workgroup per row; dgain, dbias a column sum each) (the formula: ~11
  *   and ~25).
+ * - The squared global gradient norm: one dispatch per 7 gradients (a Square and a Sum per
+ *   gradient before).
  */
+import * as tf from '@tensorflow/tfjs-core';
 import type { KernelConfig, TensorInfo } from '@tensorflow/tfjs-core';
 import { GELU, GELU_GRAD, fusedGelu } from '../gelu.js';
 import { LAYER_NORM, LAYER_NORM_GRAD, registerLayerNormGradient } from '../layer-norm.js';
 import { LOG_SOFTMAX, LOG_SOFTMAX_GRAD, fusedLogSoftmax } from '../log-softmax.js';
-import { ERF_HELPER, ROW_HELPERS, ROW_THREADS, floatInput, rowsOf, runProgram } from './program.js';
+import { ERF_HELPER, ROW_HELPERS, ROW_THREADS, type WebGpuBackendLike, floatInput, rowsOf, runProgram } from './program.js';
 
 
 function sameSize(kernel: string, a: TensorInfo, b: TensorInfo): void {
@@ -255,4 +258,49 @@ export function registerFusedGradients(): void {
   fusedGelu.registerGradient();
   fusedLogSoftmax.registerGradient();
   registerLayerNormGradient();
+}
+
+let sumOfSquaresOn = true;
+
+/** Use (the default) or not {@link sumOfSquaresWebGpu} (registerFusedWebGpuKernels / unregisterFusedWebGpuKernels). */
+export function enableSumOfSquares(on: boolean): void {
+  sumOfSquaresOn = on;
+}
+
+/**
+ * `sum(g^2)` over every tensor of `tensors` on the webgpu backend (the squared global
+ * gradient norm): one dispatch per group of tensors that fits the device's storage-buffer
+ * limit (a workgroup-wide reduction over each group), then their sum, instead of a Square
+ * and a Sum per tensor. Undefined where it does not apply (another backend, a dtype other
+ * than float32): use the tfjs ops.
+ */
+export function sumOfSquaresWebGpu(tensors: readonly tf.Tensor[]): tf.Scalar | undefined {
+  if (!sumOfSquaresOn || tf.getBackend() !== 'webgpu' || tensors.length === 0 || tensors.some((t) => t.dtype !== 'float32')) return undefined;
+  const backend = tf.backend() as unknown as WebGpuBackendLike;
+  const group = Math.max(1, Math.min(7, backend.device.limits.maxStorageBuffersPerShaderStage - 1));
+  const parts: tf.Tensor[] = [];
+  for (let i = 0; i < tensors.length; i += group) {
+    const chunk = tensors.slice(i, i + group);
+    const names = chunk.map((_, k) => `G${k}`);
+    const loops = names.map((n, k) => `for (var i = tid; i < uniforms.n${k}; i = i + ${ROW_THREADS}) { let v = ${n}[i]; s = s + v * v; }`).join('\n');
+    const info = runProgram(backend, {
+      key: `sum_of_squares_${chunk.length}`,
+      inputs: names,
+      outputShape: [1],
+      layout: { kind: 'rows', rows: 1 },
+      uniforms: names.map((_, k) => `n${k} : i32,`).join(' '),
+      code: `${ROW_HELPERS}
+        fn main(index : i32) {
+          let tid = i32(localId.x);
+          var s = 0.0;
+          ${loops}
+          let total = rowSum(s);
+          if (tid == 0) { result[0] = total; }
+        }`,
+    }, chunk, chunk.map((t) => ({ type: 'int32', data: [t.size] })));
+    parts.push(tf.engine().makeTensorFromTensorInfo(info));
+  }
+  const total = tf.tidy(() => tf.reshape(parts.length === 1 ? (parts[0] as tf.Tensor) : tf.addN(parts), []) as tf.Scalar);
+  tf.dispose(parts);
+  return total;
 }
