@@ -101,6 +101,9 @@ export function activeBackendName(): BackendName {
   const name = tf.getBackend();
   if (name === 'wasm' || name === 'cpu') return name;
   if (name === 'tensorflow') return 'tensorflow';
+  if (name === 'webgpu') {
+    throw new InvalidOptionError('compute.threads', 'More than one compute thread (--threads N) means data-parallel CPU workers; the webgpu backend trains one replica on the GPU: use --threads 1');
+  }
   throw new InvalidOptionError('backend', `Data-parallel workers cannot load the active tfjs backend "${name}"`);
 }
 

@@ -6,12 +6,11 @@
  * overhead (and on lavapipe far more), so the count of dispatches per step is what these
  * cut; docs/backends.md has the measured counts.
  *
- * - GELU: 1 dispatch forward, 1 backward (the formula: 5 and ~12).
+ * - GELU: 1 dispatch forward, 1 backward.
  * - Log-softmax over the last axis: 1 forward (a workgroup per row: max, sum of exp,
- *   write), 1 backward `dy - exp(y) * sum(dy)` (tfjs: 6 and 4).
+ *   write), 1 backward `dy - exp(y) * sum(dy)`.
  * - LayerNorm over the last axis: 3 forward (row mean, row rstd, the normalised output),
- *   3 backward (dx a workgroup per row; dgain, dbias a column sum each) (the formula: ~11
- *   and ~25).
+ *   3 backward (dx a workgroup per row; dgain, dbias a column sum each).
  * - The squared global gradient norm: one dispatch per 7 gradients (a Square and a Sum per
  *   gradient before).
  */
@@ -21,7 +20,6 @@ import { GELU, GELU_GRAD, fusedGelu } from '../gelu.js';
 import { LAYER_NORM, LAYER_NORM_GRAD, registerLayerNormGradient } from '../layer-norm.js';
 import { LOG_SOFTMAX, LOG_SOFTMAX_GRAD, fusedLogSoftmax } from '../log-softmax.js';
 import { ERF_HELPER, ROW_HELPERS, ROW_THREADS, type WebGpuBackendLike, floatInput, rowsOf, runProgram } from './program.js';
-
 
 function sameSize(kernel: string, a: TensorInfo, b: TensorInfo): void {
   const n = (t: TensorInfo): number => t.shape.reduce((x, y) => x * y, 1);
