@@ -259,6 +259,8 @@ export function registerFusedGradients(): void {
 }
 
 let sumOfSquaresOn = true;
+/** Workgroups of the squared-norm program (each strides over the gradients and writes one partial sum). */
+const SQUARES_WORKGROUPS = 64;
 
 /** Use (the default) or not {@link sumOfSquaresWebGpu} (registerFusedWebGpuKernels / unregisterFusedWebGpuKernels). */
 export function enableSumOfSquares(on: boolean): void {
@@ -268,37 +270,41 @@ export function enableSumOfSquares(on: boolean): void {
 /**
  * `sum(g^2)` over every tensor of `tensors` on the webgpu backend (the squared global
  * gradient norm): one dispatch per group of tensors that fits the device's storage-buffer
- * limit (a workgroup-wide reduction over each group), then their sum, instead of a Square
- * and a Sum per tensor. Undefined where it does not apply (another backend, a dtype other
+ * limit (64 workgroups, each a strided partial sum over the whole group), then the sum of
+ * the partial sums, instead of a Square and a Sum per tensor. Undefined where it does not apply (another backend, a dtype other
  * than float32): use the tfjs ops.
  */
 export function sumOfSquaresWebGpu(tensors: readonly tf.Tensor[]): tf.Scalar | undefined {
   if (!sumOfSquaresOn || tf.getBackend() !== 'webgpu' || tensors.length === 0 || tensors.some((t) => t.dtype !== 'float32')) return undefined;
   const backend = tf.backend() as unknown as WebGpuBackendLike;
   const group = Math.max(1, Math.min(7, backend.device.limits.maxStorageBuffersPerShaderStage - 1));
+  // Each group's program: SQUARES_WORKGROUPS workgroups stride over every tensor of the
+  // group and write one partial sum each; then the partials of all groups are summed.
   const parts: tf.Tensor[] = [];
   for (let i = 0; i < tensors.length; i += group) {
     const chunk = tensors.slice(i, i + group);
     const names = chunk.map((_, k) => `G${k}`);
-    const loops = names.map((n, k) => `for (var i = tid; i < uniforms.n${k}; i = i + ${ROW_THREADS}) { let v = ${n}[i]; s = s + v * v; }`).join('\n');
+    const stride = SQUARES_WORKGROUPS * ROW_THREADS;
+    const loops = names.map((n, k) => `for (var i = first; i < uniforms.n${k}; i = i + ${stride}) { let v = ${n}[i]; s = s + v * v; }`).join('\n');
     const info = runProgram(backend, {
       key: `sum_of_squares_${chunk.length}`,
       inputs: names,
-      outputShape: [1],
-      layout: { kind: 'rows', rows: 1 },
+      outputShape: [SQUARES_WORKGROUPS],
+      layout: { kind: 'rows', rows: SQUARES_WORKGROUPS },
       uniforms: names.map((_, k) => `n${k} : i32,`).join(' '),
       code: `${ROW_HELPERS}
         fn main(index : i32) {
-          let tid = i32(localId.x);
+          let row = rowIndex();
+          let first = row * ${ROW_THREADS} + i32(localId.x);
           var s = 0.0;
           ${loops}
           let total = rowSum(s);
-          if (tid == 0) { result[0] = total; }
+          if (localId.x == 0u && row < ${SQUARES_WORKGROUPS}) { result[row] = total; }
         }`,
     }, chunk, chunk.map((t) => ({ type: 'int32', data: [t.size] })));
     parts.push(tf.engine().makeTensorFromTensorInfo(info));
   }
-  const total = tf.tidy(() => tf.reshape(parts.length === 1 ? (parts[0] as tf.Tensor) : tf.addN(parts), []) as tf.Scalar);
+  const total = tf.tidy(() => tf.sum(parts.length === 1 ? (parts[0] as tf.Tensor) : tf.addN(parts)) as tf.Scalar);
   tf.dispose(parts);
   return total;
 }
