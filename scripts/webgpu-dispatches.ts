@@ -1,7 +1,8 @@
 /**
  * Dispatches and milliseconds per training step on the webgpu backend, without and with
  * the toolkit's fused WGSL kernels (trainer/kernels/webgpu/), side by side in one process:
- * `npx tsx scripts/webgpu-dispatches.ts [tiny|small] [batch] [steps]` (default tiny 8 4).
+ * `npx tsx scripts/webgpu-dispatches.ts [tiny|small] [batch] [steps] [fused-first]` (default
+ * tiny 8 4, the composed run first).
  * Each run is `declip bench train`'s loop (runTrainBench, the same seeds); the dispatch
  * count is the last step's, by program class; ms per step is the median after the first.
  * Prints one JSON line per run.
@@ -16,7 +17,7 @@ const batch = Number(process.argv[3] ?? 8);
 const steps = Number(process.argv[4] ?? 4);
 await selectBackend({ backend: 'webgpu', log: () => undefined });
 const counter = countWebGpuDispatches();
-for (const fused of [false, true]) {
+for (const fused of process.argv[5] === 'fused-first' ? [true, false] : [false, true]) {
   if (fused) registerFusedWebGpuKernels();
   else unregisterFusedWebGpuKernels();
   let last = new Map<string, number>();
