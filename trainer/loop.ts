@@ -379,6 +379,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         if (skipped.has(index)) continue;
         const computeStart = performance.now();
         const values = observed(engine.microStep(batch));
+        void values.finally(() => batch.release?.()).catch(() => undefined); // the step has its tensors: the batch's buffer goes back to the pipeline
         if (inFlightLimit === 1) await values; // this engine's state changes end when its promise does
         computeMs += performance.now() - computeStart;
         micro.push({ index, keys: batch.keys, values });

@@ -38,6 +38,7 @@ import { simsiamSpecs } from './models/heads.js';
 import { AdamW, type AdamWState, clampVariable } from './optim/adamw.js';
 import { clipScale, globalNormSquared, scaleGrads } from './optim/clip.js';
 import type { Collective } from './parallel/collective.js';
+import { copyFloatsInto, tensorFromView } from './kernels/wasm-memory.js';
 
 /**
  * The model's variables (parameters and buffers) as plain arrays, by name. Reads
@@ -424,25 +425,27 @@ export class Replica {
       const size = entries.reduce((s, e) => s + e.variable.size, 0);
       const flat = c.reduceInput(size);
       let offset = 0;
+      // Heap -> shared slot -> heap: one copy each way (see copyFloatsInto, tensorFromView).
       for (const e of entries) {
         const g = this.#sums.get(e.name);
         if (g === undefined) flat.fill(0, offset, offset + e.variable.size);
-        else flat.set(g.dataSync() as Float32Array, offset);
+        else copyFloatsInto(g, flat, offset);
         offset += e.variable.size;
       }
-      const summed = c.allReduceSum(flat);
-      offset = 0;
-      for (const e of entries) {
-        const n = e.variable.size;
-        if (this.#present.has(e.name)) {
-          const part = summed.subarray(offset, offset + n);
-          raw[e.name] = tf.tidy(() => {
-            const t = tf.tensor(part, e.variable.shape, 'float32');
-            return count > 1 ? tf.div(t, count) : t;
-          });
+      c.allReduceSumInto(flat, (summed) => {
+        offset = 0;
+        for (const e of entries) {
+          const n = e.variable.size;
+          if (this.#present.has(e.name)) {
+            const part = summed.subarray(offset, offset + n);
+            raw[e.name] = tf.tidy(() => {
+              const t = tensorFromView(part, e.variable.shape);
+              return count > 1 ? tf.div(t, count) : t;
+            });
+          }
+          offset += n;
         }
-        offset += n;
-      }
+      });
     }
     this.discard();
     const maxNorm = this.config.optimizer.clipGradNorm ?? Infinity;
@@ -488,16 +491,17 @@ export class Replica {
     const flat = c.reduceInput(size);
     let offset = 0;
     for (const e of this.#sliceBuffers) {
-      flat.set(e.variable.dataSync() as Float32Array, offset);
+      copyFloatsInto(e.variable, flat, offset);
       offset += e.variable.size;
     }
-    const summed = c.allReduceSum(flat);
-    offset = 0;
-    for (const e of this.#sliceBuffers) {
-      const part = summed.subarray(offset, offset + e.variable.size);
-      tf.tidy(() => e.variable.assign(tf.div(tf.tensor(part, e.variable.shape, 'float32'), c.world)));
-      offset += e.variable.size;
-    }
+    c.allReduceSumInto(flat, (summed) => {
+      offset = 0;
+      for (const e of this.#sliceBuffers) {
+        const part = summed.subarray(offset, offset + e.variable.size);
+        tf.tidy(() => e.variable.assign(tf.div(tensorFromView(part, e.variable.shape), c.world)));
+        offset += e.variable.size;
+      }
+    });
   }
 
   /** Weights, optimizer moments and NN queue as plain data (copies, read asynchronously). */
