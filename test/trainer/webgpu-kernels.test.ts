@@ -51,6 +51,8 @@ const cases: Case[] = [
   { name: 'log-softmax (narrow rows, rank 3)', shape: [2, 3, 7], op: (x) => logSoftmax(x), params: false, dispatches: [1, 1] },
   { name: 'LayerNorm (a row wider than a workgroup)', shape: [2, 3, 80], op: (x, g, b) => layerNorm(x, g, b), params: true, dispatches: [3, 3] },
   { name: 'LayerNorm (narrow rows)', shape: [9, 12], op: (x, g, b) => layerNorm(x, g, b), params: true, dispatches: [3, 3] },
+  // More than 64 rows: dgain and dbias sum 64-row chunks, then the chunks.
+  { name: 'LayerNorm (150 rows)', shape: [3, 50, 10], op: (x, g, b) => layerNorm(x, g, b), params: true, dispatches: [3, 5] },
 ];
 
 /** Forward and the gradients of sum(op * dy) for x (and gain and bias where the op takes them), as arrays. */

@@ -10,7 +10,8 @@
  * - Log-softmax over the last axis: 1 forward (a workgroup per row: max, sum of exp,
  *   write), 1 backward `dy - exp(y) * sum(dy)`.
  * - LayerNorm over the last axis: 3 forward (row mean, row rstd, the normalised output),
- *   3 backward (dx a workgroup per row; dgain, dbias a column sum each).
+ *   3 backward (dx a workgroup per row; dgain, dbias a column sum each), 5 where there are
+ *   more than 64 rows (the column sums in chunks of 64 rows, then the chunks summed).
  * - The squared global gradient norm: one dispatch per 7 gradients (a Square and a Sum per
  *   gradient before).
  */
@@ -135,6 +136,9 @@ const logSoftmaxGradConfig: KernelConfig = {
   },
 };
 
+/** Rows per invocation of LayerNorm's dgain and dbias column sums. */
+const COLUMN_CHUNK = 64;
+
 /** WGSL of a row's mean and variance (population), then `out` written by invocation 0. */
 const statsCode = (out: string): string => `${ROW_HELPERS}
   fn main(index : i32) {
@@ -223,25 +227,50 @@ const layerNormGradConfig: KernelConfig = {
           ${eachColumn('let g = Dy[base + c] * Gain[c]; result[base + c] = rs * (g - meanG - (X[base + c] - m) * rs * meanGX);')}
         }`,
     }, [x, gain, dy, mean, rstd], [...uniforms]);
-    const column = (key: string, names: string[], tensors: TensorInfo[], term: string): TensorInfo =>
-      runProgram(backend, {
+    // dgain and dbias are sums over the rows: each invocation sums one column over a chunk
+    // of COLUMN_CHUNK rows (so a large batch keeps the GPU busy), then, where there is more
+    // than one chunk, one more dispatch sums the chunks' partial sums.
+    const chunks = Math.ceil(rows / COLUMN_CHUNK);
+    const column = (key: string, names: string[], tensors: TensorInfo[], term: string): TensorInfo => {
+      const partial = runProgram(backend, {
         key,
         inputs: names,
-        outputShape: [width],
+        outputShape: chunks === 1 ? [width] : [chunks, width],
         layout: { kind: 'elementwise' },
         uniforms: 'rows : i32, width : i32,',
         code: `
           fn main(index : i32) {
             if (index < uniforms.size) {
+              let chunk = index / uniforms.width;
+              let c = index % uniforms.width;
               var s = 0.0;
-              for (var r = 0; r < uniforms.rows; r = r + 1) {
-                let i = r * uniforms.width + index;
+              for (var r = chunk * ${COLUMN_CHUNK}; r < min(uniforms.rows, (chunk + 1) * ${COLUMN_CHUNK}); r = r + 1) {
+                let i = r * uniforms.width + c;
                 s = s + ${term};
               }
               result[index] = s;
             }
           }`,
       }, tensors, [...uniforms]);
+      if (chunks === 1) return partial;
+      const total = runProgram(backend, {
+        key: 'column_sum',
+        inputs: ['Partial'],
+        outputShape: [width],
+        layout: { kind: 'elementwise' },
+        uniforms: 'chunks : i32,',
+        code: `
+          fn main(index : i32) {
+            if (index < uniforms.size) {
+              var s = 0.0;
+              for (var k = 0; k < uniforms.chunks; k = k + 1) { s = s + Partial[k * uniforms.size + index]; }
+              result[index] = s;
+            }
+          }`,
+      }, [partial], [{ type: 'int32', data: [chunks] }]);
+      (backend as WebGpuBackendLike).disposeData(partial.dataId);
+      return total;
+    };
     const dgain = column('layer_norm_dgain', ['X', 'Dy', 'Mean', 'Rstd'], [x, dy, mean, rstd], 'Dy[i] * ((X[i] - Mean[r]) * Rstd[r])');
     const dbias = column('layer_norm_dbias', ['Dy'], [dy], 'Dy[i]');
     return [dx, dgain, dbias];
