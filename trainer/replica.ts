@@ -25,7 +25,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { CheckpointError, InvalidOptionError } from '../core/errors.js';
-import { assertWebGpuHealthy } from './backend/webgpu.js';
+import { assertWebGpuHealthy, uploadToDevice } from './backend/webgpu.js';
 import { deriveSeed } from '../core/rng.js';
 import type { DeclipBatch } from '../pipeline/types.js';
 import type { StoredTensor } from './checkpoint/safetensors.js';
@@ -257,6 +257,28 @@ export class Replica {
     this.deferred = collective === undefined && tf.getBackend() === 'webgpu';
   }
 
+  /** The next micro-batch's inputs, built and uploaded ahead by {@link stage} (deferred replicas). */
+  #staged: { readonly batch: DeclipBatch; readonly inputs: DeclipInputs } | undefined;
+
+  /**
+   * Deferred replicas (webgpu): build `batch`'s input tensors and start their upload to the
+   * device now, while the steps in flight run; {@link microStep} of the same batch then
+   * uses them. At most one batch is staged (staging another frees the first). No-op on the
+   * other backends, whose steps run on the calling thread.
+   */
+  stage(batch: DeclipBatch): void {
+    if (!this.deferred || this.#staged?.batch === batch) return;
+    this.#dropStaged();
+    const inputs = batchToInputs(batch);
+    uploadToDevice(Object.values(inputs) as tf.Tensor[]);
+    this.#staged = { batch, inputs };
+  }
+
+  #dropStaged(): void {
+    if (this.#staged !== undefined) disposeInputs(this.#staged.inputs);
+    this.#staged = undefined;
+  }
+
   /** Micro-batches summed since the last update or discard. */
   get pending(): number {
     return this.#count;
@@ -333,7 +355,9 @@ export class Replica {
    * and the training loop reloads its checkpoint, which also restores the queue.
    */
   #microStepDeferred(batch: DeclipBatch): Promise<MicroStepValues> {
-    const inputs = batchToInputs(batch);
+    const staged = this.#staged?.batch === batch ? this.#staged.inputs : undefined;
+    this.#staged = staged === undefined ? this.#staged : undefined;
+    const inputs = staged ?? batchToInputs(batch);
     let issued: IssuedGradients;
     try {
       issued = issueGradients(this.model, inputs, this.queue, this.config.loss);
@@ -436,10 +460,9 @@ export class Replica {
             scale: Number.isFinite(maxNorm) ? (tf.minimum(1, tf.div(maxNorm, tf.add(norm, 1e-6))) as tf.Scalar) : tf.scalar(1),
           };
         });
-        const clipped = scaleGrads(raw, scale);
-        this.optimizer.step(clipped, lr, apply);
+        this.optimizer.step(raw, lr, apply, scale); // the clipping factor is applied in the update
         clampVariable(this.model.logitScaleVariable, lo, hi, apply);
-        tf.dispose([apply, scale, ...Object.values(clipped), ...Object.values(raw)]);
+        tf.dispose([apply, scale, ...Object.values(raw)]);
         const norm = Math.sqrt((await sq.data())[0] ?? Number.NaN);
         assertWebGpuHealthy('an optimizer step');
         return norm;
@@ -504,6 +527,7 @@ export class Replica {
     if (this.#disposed) return;
     this.#disposed = true;
     this.discard();
+    this.#dropStaged();
     this.optimizer.dispose();
     this.queue?.dispose();
     this.model.dispose();
