@@ -105,8 +105,13 @@ t.test('declip experiment on Fashion-MNIST IDX files: --json summary, data-size 
   t.same(JSON.parse(b.stdout.trim()), summary);
 
   // --scored-only trains nothing: a third seed is left out, the two scored ones are reported.
-  const c = await cli([...args.filter((x) => x !== '2' && x !== '--seeds'), '--seeds', '3', '--scored-only']);
+  // Other worker counts and error policies leave the batches alone, so they keep the runs (run-key.ts).
+  const plumbing = join(root, 'micro-plumbing.json');
+  await writeFile(plumbing, JSON.stringify({ model: MICRO_MODEL, loss: { queueSize: 16 }, data: { workers: 2, prefetch: 3, onError: 'skip', shuffleBuffer: 16 }, compute: { threads: 1, timeoutMs: 60_000 } }));
+  const scoredOnly = [...args.filter((x) => x !== '2' && x !== '--seeds').map((x) => (x === config ? plumbing : x)), '--seeds', '3', '--scored-only', '--on-shard-error', 'warn'];
+  const c = await cli(scoredOnly);
   t.equal(c.code, 0, c.stderr);
+  t.equal((c.stderr.match(/: reused .*scores\.json/g) ?? []).length, 8);
   t.match(c.stderr, /clip, seed 2, 16 pairs: not scored yet \(--scored-only: left out\)/);
   t.notMatch(c.stderr, /training /);
   t.same((JSON.parse(c.stdout.trim()) as Summary).rows['declip']?.perSeed.map((p) => p.seed), [0, 1]);

@@ -4,9 +4,10 @@
  * data, the test split), train every row on the same pairs once per seed, evaluate each
  * run on the test split (choices on validation), and write the report.
  *
- * A run whose folder already holds a `scores.json` for the same row, seed, size and
- * config is not trained again (pass `force`), so a long experiment can be extended seed
- * by seed and resumed after an interruption.
+ * A run whose folder already holds a `scores.json` with the same key (row, seed, size,
+ * the training-relevant config fields and the training shards' content: run-key.ts) is
+ * not trained again (pass `force`), so a long experiment can be extended seed by seed and
+ * resumed after an interruption.
  *
  * @example
  * ```ts
@@ -27,12 +28,14 @@ import { createSets, EXPERIMENT_DATASETS, type ExperimentDataOptions, type Exper
 import { evalTasks, evaluateRun, LabelCache, type RunScores } from './evaluate.js';
 import { writeReport, jsonSummary } from './report.js';
 import { EXPERIMENT_ROWS, type ExperimentRow, rowConfig } from './rows.js';
+import { type RunKeyParts, runKey, savedKeyMatches } from './run-key.js';
 import { type ExperimentRun, summariseSize } from './summary.js';
 
 export * from './data.js';
 export * from './evaluate.js';
 export * from './report.js';
 export * from './rows.js';
+export * from './run-key.js';
 export * from './stats.js';
 export * from './summary.js';
 
@@ -215,10 +218,10 @@ interface SavedScores {
   readonly scores: RunScores;
 }
 
-async function savedScores(dir: string, key: string): Promise<SavedScores | undefined> {
+async function savedScores(dir: string, key: string, parts: RunKeyParts, shardPaths: readonly string[]): Promise<SavedScores | undefined> {
   try {
     const saved = JSON.parse(await readFile(join(dir, 'scores.json'), 'utf8')) as SavedScores;
-    return saved.key === key && saved.stopped === 'completed' ? saved : undefined;
+    return saved.stopped === 'completed' && savedKeyMatches(saved.key, key, parts, shardPaths) ? saved : undefined;
   } catch {
     return undefined;
   }
@@ -252,8 +255,16 @@ export async function runExperiment(options: ExperimentOptions, io: ExperimentIo
     const input = rowConfig(row, o.trainConfig, o.steps);
     const config = resolveTrainConfig({ ...input, batch: o.batch, seed, checkpointEvery: 0, data: { ...(input.data ?? {}), shards: [...train], onShardError: o.onShardError } });
     const dir = runDir(o.out, row, seed, n);
-    const key = JSON.stringify({ row, seed, n, config, test: o.test, validation: o.validation, dataSeed: o.dataSeed, probeTrain: o.probeTrain, retrievalPairs: o.retrievalPairs });
-    const saved = o.force ? undefined : await savedScores(dir, key);
+    const keyParts: RunKeyParts = {
+      row,
+      seed,
+      trainPairs: n,
+      config,
+      shards: (trainSet.index ?? fail(`train-${n}`)).shards.map((s) => s.sha256),
+      evaluation: { test: o.test, validation: o.validation, dataSeed: o.dataSeed, probeTrain: o.probeTrain, retrievalPairs: o.retrievalPairs },
+    };
+    const key = runKey(keyParts);
+    const saved = o.force ? undefined : await savedScores(dir, key, keyParts, train);
     if (saved !== undefined) {
       runs.push({ row, seed, trainPairs: n, dir, steps: saved.steps, plannedSteps: saved.plannedSteps, stopped: saved.stopped, seconds: saved.seconds, scores: saved.scores, reused: true });
       log(`${row}, seed ${seed}, ${n} pairs: reused ${join(dir, 'scores.json')}`);

@@ -33,6 +33,7 @@ export interface ReportContext {
 
 const pct = (x: number | undefined): string => (x === undefined || !Number.isFinite(x) ? '-' : `${(100 * x).toFixed(1)}%`);
 const pts = (mean: number, sd: number, signed = false): string => `${signed && mean >= 0 ? '+' : ''}${(100 * mean).toFixed(1)} ± ${(100 * sd).toFixed(1)}`;
+const signedPoints = (x: number): string => `${x >= 0 ? '+' : ''}${(100 * x).toFixed(1)}`;
 const pValue = (p: number): string => (Number.isNaN(p) ? '-' : p < 0.001 ? '< 0.001' : p.toFixed(3));
 
 /** The JSON summary (`--json`'s last line): the largest size's rows, the seeds, and the curve with several sizes. */
@@ -142,7 +143,7 @@ export async function writeReport(runs: readonly ExperimentRun[], sizes: readonl
           '',
           ...curveTable(sizes, ctx.rows),
           '',
-          ...(eff.length === 0 ? [] : eff.map((e) => `- DeCLIP on ${e.trainPairs} pairs: ${pct(e.declip)}; CLIP on ${2 * e.trainPairs}: ${pct(e.clipOn2x)} (${e.declip >= e.clipOn2x ? 'DeCLIP matches or beats CLIP on twice the data' : 'CLIP on twice the data is ahead'})`)),
+          ...(eff.length === 0 ? [] : eff.map((e) => `- DeCLIP on ${e.trainPairs} pairs: ${pct(e.declip)}; CLIP on ${2 * e.trainPairs}: ${pct(e.clipOn2x)} (${e.declip >= e.clipOn2x ? 'DeCLIP matches or beats CLIP on twice the data' : 'CLIP on twice the data is ahead'}; difference ${signedPoints(e.test.diff)} points, Welch t-test over ${e.test.na} and ${e.test.nb} seeds: p ${pValue(e.test.p)})`)),
           '',
         ]
       : []),

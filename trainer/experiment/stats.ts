@@ -1,6 +1,7 @@
 /**
- * Statistics of a multi-seed comparison: mean and sample standard deviation, and the
- * paired two-sided Student t-test of two rows over the seeds they share (the t
+ * Statistics of a multi-seed comparison: mean and sample standard deviation, the
+ * paired two-sided Student t-test of two rows over the seeds they share, and Welch's
+ * two-sample t-test for rows trained on different data (the data-size check; the t
  * distribution's CDF comes from jStat).
  *
  * @example
@@ -47,4 +48,35 @@ export function pairedTTest(a: readonly number[], b: readonly number[]): PairedT
   const t = mean / (sd / Math.sqrt(n));
   const p = Math.min(1, 2 * (1 - jstat.jStat.studentt.cdf(Math.abs(t), df)));
   return { n, mean, sd, ahead, t, df, p };
+}
+
+/** Welch's two-sample t-test: the difference of means `a - b` and its two-sided p-value. */
+export interface WelchTTest {
+  readonly na: number;
+  readonly nb: number;
+  /** Mean of `a` minus mean of `b`. */
+  readonly diff: number;
+  /** t statistic (diff / sqrt(var a / na + var b / nb)); NaN with fewer than 2 values on a side. */
+  readonly t: number;
+  /** Welch-Satterthwaite degrees of freedom. */
+  readonly df: number;
+  /** Two-sided p-value; NaN when undefined. */
+  readonly p: number;
+}
+
+/** Welch's unequal-variance two-sided t-test of `a` against `b` (independent samples). */
+export function welchTTest(a: readonly number[], b: readonly number[]): WelchTTest {
+  const x = meanSd(a);
+  const y = meanSd(b);
+  const na = a.length;
+  const nb = b.length;
+  const diff = x.mean - y.mean;
+  if (na < 2 || nb < 2) return { na, nb, diff, t: Number.NaN, df: Number.NaN, p: Number.NaN };
+  const va = (x.sd * x.sd) / na;
+  const vb = (y.sd * y.sd) / nb;
+  if (va + vb === 0) return { na, nb, diff, t: diff === 0 ? Number.NaN : Math.sign(diff) * Infinity, df: na + nb - 2, p: diff === 0 ? 1 : 0 };
+  const t = diff / Math.sqrt(va + vb);
+  const df = (va + vb) ** 2 / (va ** 2 / (na - 1) + vb ** 2 / (nb - 1));
+  const p = Math.min(1, 2 * (1 - jstat.jStat.studentt.cdf(Math.abs(t), df)));
+  return { na, nb, diff, t, df, p };
 }

@@ -3,7 +3,7 @@
  * the per-seed values, and each row's paired difference from the baseline (paired
  * two-sided t-test over the seeds both rows ran).
  */
-import { meanSd, pairedTTest, type PairedTTest } from './stats.js';
+import { meanSd, pairedTTest, type PairedTTest, welchTTest, type WelchTTest } from './stats.js';
 import type { RunScores } from './evaluate.js';
 import type { ExperimentRow } from './rows.js';
 
@@ -92,17 +92,30 @@ function pairedAgainst(runs: readonly ExperimentRun[], rows: readonly Experiment
   return out;
 }
 
+/** DeCLIP on N pairs against CLIP on 2N (zero-shot top-1 means over seeds, fractions). */
+export interface DataEfficiency {
+  readonly trainPairs: number;
+  readonly declip: number;
+  readonly clipOn2x: number;
+  /** DeCLIP's per-seed values against CLIP-on-2N's: Welch's test (different training data, so not paired). */
+  readonly test: WelchTTest;
+}
+
 /**
  * The data-efficiency check: sizes N where DeCLIP trained on N pairs matches or beats
- * CLIP trained on 2N pairs (mean zero-shot top-1 over seeds), with both means.
+ * CLIP trained on 2N pairs (mean zero-shot top-1 over seeds), with both means and
+ * Welch's two-sample t-test of the per-seed values.
  */
-export function dataEfficiency(sizes: readonly SizeSummary[]): { trainPairs: number; declip: number; clipOn2x: number }[] {
-  const out: { trainPairs: number; declip: number; clipOn2x: number }[] = [];
+export function dataEfficiency(sizes: readonly SizeSummary[]): DataEfficiency[] {
+  const out: DataEfficiency[] = [];
   for (const s of sizes) {
     const twice = sizes.find((o) => o.trainPairs === 2 * s.trainPairs);
-    const d = s.rows.declip?.zeroShotTop1;
-    const c = twice?.rows.clip?.zeroShotTop1;
-    if (d !== undefined && c !== undefined) out.push({ trainPairs: s.trainPairs, declip: d, clipOn2x: c });
+    const d = s.rows.declip;
+    const c = twice?.rows.clip;
+    if (d !== undefined && c !== undefined) {
+      const test = welchTTest(d.perSeed.map((p) => p.zeroShotTop1), c.perSeed.map((p) => p.zeroShotTop1));
+      out.push({ trainPairs: s.trainPairs, declip: d.zeroShotTop1, clipOn2x: c.zeroShotTop1, test });
+    }
   }
   return out;
 }

@@ -11,7 +11,8 @@
  * Defaults are DeCLIP's: betas (0.9, 0.98), eps 1e-8, weight decay 0.1. Parameters with
  * `decay: false` (biases, norm weights, logit scale) are never decayed. On the wasm
  * backend each parameter is updated in place by one fused kernel (trainer/kernels/adamw.ts,
- * the same float32 operations); elsewhere by tfjs ops. The moments live
+ * the same float32 operations), on webgpu by three WGSL dispatches
+ * (trainer/kernels/webgpu/adamw.ts, masked too); elsewhere by tfjs ops. The moments live
  * in non-trainable variables created lazily; {@link AdamW.exportState} /
  * {@link AdamW.importState} move them to and from plain typed arrays for checkpoints.
  *
@@ -27,6 +28,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { CheckpointError } from '../../core/errors.js';
 import { expectBoolean, expectNumber } from '../../core/validate.js';
 import { adamwInPlace } from '../kernels/adamw.js';
+import { adamwWebGpu } from '../kernels/webgpu/adamw.js';
 import type { NamedGrads, OptimParam } from './param.js';
 
 export interface AdamWOptions {
@@ -102,22 +104,28 @@ export class AdamW {
    * gradients are not finite can be skipped without reading anything back first. The
    * update count still advances (the training loop reloads its last checkpoint after such a
    * step). With a mask the tfjs ops run, not the fused wasm kernel.
+   *
+   * `gradScale` (a scalar on the device, the gradient-clipping factor) multiplies every
+   * gradient first, as `scaleGrads` would; the webgpu kernel does it in the same pass.
    */
-  step(grads: NamedGrads, lr: number, apply?: tf.Scalar): void {
+  step(grads: NamedGrads, lr: number, apply?: tf.Scalar, gradScale?: tf.Scalar): void {
     if (this.#disposed) throw new Error('AdamW: used after dispose()');
     this.#step++;
     const { beta1, beta2, eps, weightDecay, decayEmbeddings } = this.options;
     const bc1 = 1 - beta1 ** this.#step;
     const bc2 = 1 - beta2 ** this.#step;
     for (const p of this.params) {
-      const g = grads[p.name];
-      if (g === undefined) continue;
+      const grad = grads[p.name];
+      if (grad === undefined) continue;
       const m = this.#moment(this.#m, p);
       const v = this.#moment(this.#v, p);
       const decays = p.decay || (decayEmbeddings && p.embedding === true);
       const decay = decays && weightDecay > 0 ? 1 - lr * weightDecay : 1;
-      if (apply === undefined && adamwInPlace(p.variable, g, m, v, { beta1, beta2, eps, bc2, stepSize: lr / bc1, decay })) continue;
+      const scalars = { beta1, beta2, eps, bc2, stepSize: lr / bc1, decay };
+      if (apply === undefined && gradScale === undefined && adamwInPlace(p.variable, grad, m, v, scalars)) continue;
+      if (adamwWebGpu(p.variable, grad, m, v, scalars, apply, gradScale)) continue;
       tf.tidy(() => {
+        const g = gradScale === undefined ? grad : tf.mul(grad, gradScale);
         const mNew = tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1));
         const vNew = tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), 1 - beta2));
         const denom = tf.add(tf.sqrt(tf.div(vNew, bc2)), eps);

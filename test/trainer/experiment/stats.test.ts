@@ -1,5 +1,5 @@
 import t from 'tap';
-import { meanSd, pairedTTest } from '../../../trainer/experiment/stats.js';
+import { meanSd, pairedTTest, welchTTest } from '../../../trainer/experiment/stats.js';
 import { resolveTrainConfig } from '../../../trainer/config.js';
 import type { EXPERIMENT_ROWS} from '../../../trainer/experiment/rows.js';
 import { rowConfig } from '../../../trainer/experiment/rows.js';
@@ -31,6 +31,18 @@ t.test('pairedTTest: t and the two-sided p of Student t tables', async (t) => {
   t.equal(pairedTTest([1, 2], [0, 1]).p, 0, 'identical non-zero differences');
   t.equal(pairedTTest([1, 2], [1, 2]).p, 1, 'no difference');
   t.throws(() => pairedTTest([1, 2], [1]), RangeError);
+});
+
+t.test("welchTTest: t, Welch-Satterthwaite df and the two-sided p of scipy's ttest_ind(equal_var=False)", async (t) => {
+  // scipy.stats.ttest_ind([1,2,3,4,5], [2,4,6,8,10], equal_var=False): t -1.8973665961, df 5.8823529412, p 0.1075311949.
+  const r = welchTTest([1, 2, 3, 4, 5], [2, 4, 6, 8, 10]);
+  t.same([r.na, r.nb, r.diff], [5, 5, -3]);
+  t.ok(Math.abs(r.t + 1.8973665961) < 1e-9, `t ${r.t}`);
+  t.ok(Math.abs(r.df - 5.8823529412) < 1e-9, `df ${r.df}`);
+  t.ok(Math.abs(r.p - 0.1075311949) < 1e-6, `p ${r.p}`);
+  t.ok(Number.isNaN(welchTTest([1], [0, 1]).p), 'one value on a side: no test');
+  t.equal(welchTTest([1, 1], [0, 0]).p, 0, 'no spread, different means');
+  t.equal(welchTTest([1, 1], [1, 1]).p, 1, 'no spread, same means');
 });
 
 t.test('rowConfig: each ablation row switches only the loss (and clip-2x the steps)', async (t) => {
@@ -70,4 +82,7 @@ t.test('summariseSize: means, sds, per-seed values and paired tests against CLIP
   const curve = [s, summariseSize(runs, 200, ['clip', 'declip'])];
   t.same(dataEfficiency(curve).map((e) => e.trainPairs), [100]);
   t.ok(Math.abs((dataEfficiency(curve)[0]?.clipOn2x ?? 0) - 0.9) < 1e-12);
+  // DeCLIP's two seeds (0.3, 0.6) against CLIP-on-2N's one (0.9): the difference, and no test with one value.
+  t.ok(Math.abs((dataEfficiency(curve)[0]?.test.diff ?? 0) + 0.45) < 1e-12);
+  t.ok(Number.isNaN(dataEfficiency(curve)[0]?.test.p));
 });
