@@ -174,6 +174,7 @@ export function resolveReadOptions(input: ReadOptions, env: NodeJS.ProcessEnv = 
     },
     env,
     { rank: 'rank', worldSize: 'worldSize' },
+    { jobIndices: false },
   );
   const numWorkers = expectInteger('numWorkers', input.numWorkers ?? d.numWorkers, 1);
   const workerId = expectInteger('workerId', input.workerId ?? d.workerId, 0);
