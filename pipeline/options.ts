@@ -84,7 +84,8 @@ export interface PipelineOptions {
    * Batch buffers the zero-copy pool keeps for reuse (each 2 x batchSize x S x S x 3
    * floats). Default: prefetch + the re-order window's batches + 2 (5 with the defaults:
    * the batch the consumer holds, the prefetched ones, the ones being filled). When every
-   * pooled buffer is held, batches go to fresh buffers freed by the garbage collector.
+   * pooled buffer is held (a consumer that does not release), batches are copied into
+   * fresh arrays, as with `sharedBatches: false`. 0: always copy.
    */
   readonly batchBuffers?: number;
   /** Custom worker module (exports `augment(task)`), for other augmentations and tests. */

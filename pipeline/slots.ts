@@ -17,16 +17,17 @@
  * into a batch, or its zero-copy batch is released. A pooled buffer that the allocator
  * has moved past and that has no outstanding row is free: no worker writes into it and
  * no batch views it. The pool owns at most `capacity` buffers. When none is free, the
- * allocator takes a fresh buffer outside the pool (so a consumer that never releases
- * never deadlocks the pipeline); fresh buffers are not tracked and are freed by the
- * garbage collector once nothing views them. Memory held by the pool is therefore at
- * most `capacity` buffers, however long the run.
+ * next batch's worth of rows has no buffer: its tasks go without targets, their views
+ * come back in the workers' result buffers and the batch is copied into fresh arrays,
+ * as with `sharedBatches: false` (so a consumer that never releases neither deadlocks
+ * the pipeline nor grows its memory: fresh arrays are ordinary garbage once dropped).
+ * Shared memory held by the pool is at most `capacity` buffers, however long the run.
  *
  * @example
  * ```ts
  * const slots = new BatchSlots(64, 224 * 224 * 3, 5);
- * const t = slots.next(); // { buffer, view1, view2 }: float offsets of this sample's two views
- * slots.finish(t.buffer, 1); // the row's sample was dropped, copied, or its batch released
+ * const targets = slots.nextGroup(4); // [{ buffer, view1, view2 }, ...]: float offsets of each sample's two views
+ * slots.finish(targets[0].buffer, 1); // the row's sample was dropped, copied, or its batch released
  * ```
  */
 
@@ -45,8 +46,8 @@ export interface SlotStats {
   readonly free: number;
   /** Times a new buffer was started on a recycled pooled buffer. */
   readonly reused: number;
-  /** Buffers taken outside the pool because none was free (the consumer held on to its batches). */
-  readonly fresh: number;
+  /** Batches' worth of rows sent through the copy path because no pooled buffer was free (the consumer held on to its batches). */
+  readonly copied: number;
 }
 
 /** The row allocator and buffer pool of the batch buffers (see the module example). */
@@ -56,7 +57,8 @@ export class BatchSlots {
   readonly pixels: number;
   /** Most buffers the pool owns. */
   readonly capacity: number;
-  #buffer: SharedArrayBuffer | undefined;
+  /** The buffer being filled; null: no pooled buffer was free for these rows (copy path). */
+  #buffer: SharedArrayBuffer | null | undefined;
   #row = 0;
   /** Samples dispatched, and dropped samples reported so far. */
   #dispatched = 0;
@@ -66,7 +68,7 @@ export class BatchSlots {
   readonly #free: SharedArrayBuffer[] = [];
   #pooled = 0;
   #reused = 0;
-  #fresh = 0;
+  #copied = 0;
 
   constructor(batchSize: number, pixels: number, capacity = 4) {
     if (!Number.isInteger(capacity) || capacity < 0) throw new RangeError(`Expected integer >= 0 for capacity but received ${capacity}`);
@@ -75,8 +77,8 @@ export class BatchSlots {
     this.capacity = capacity;
   }
 
-  /** The row of the next dispatched sample. */
-  next(): SlotTarget {
+  /** The row of the next dispatched sample; null when no pooled buffer was free for it. */
+  next(): SlotTarget | null {
     const B = this.batchSize;
     if (this.#buffer === undefined || this.#row >= B) {
       // Expected delivered position of this sample, from the drops known now.
@@ -84,16 +86,27 @@ export class BatchSlots {
       const sealed = this.#buffer;
       this.#buffer = undefined;
       // a sealed buffer already done with (its batch released) is taken again at once
-      if (sealed !== undefined) this.#freeIfDone(sealed);
+      if (sealed !== undefined && sealed !== null) this.#freeIfDone(sealed);
       this.#buffer = this.#acquire();
       this.#row = position % B;
     }
     const buffer = this.#buffer;
     const row = this.#row++;
     this.#dispatched++;
-    const n = this.#outstanding.get(buffer);
-    if (n !== undefined) this.#outstanding.set(buffer, n + 1);
+    if (buffer === null) return null;
+    this.#outstanding.set(buffer, (this.#outstanding.get(buffer) ?? 0) + 1);
     return { buffer, view1: row * this.pixels, view2: (B + row) * this.pixels };
+  }
+
+  /**
+   * The rows of a task's `n` samples, or undefined when any of them has no buffer (the
+   * task then goes through the copy path; its rows that had one are given back).
+   */
+  nextGroup(n: number): SlotTarget[] | undefined {
+    const targets = Array.from({ length: n }, () => this.next());
+    if (targets.every((t): t is SlotTarget => t !== null)) return targets;
+    for (const t of targets) if (t !== null) this.finish(t.buffer, 1);
+    return undefined;
   }
 
   /** A dispatched sample was dropped (bad sample under `skip`/`warn`); `buffer`: its row's buffer. */
@@ -104,7 +117,7 @@ export class BatchSlots {
 
   /**
    * `rows` rows of `buffer` are done with (copied into a batch, dropped, or their batch
-   * released). A buffer not owned by the pool (fresh, or from elsewhere) is ignored.
+   * released). A buffer not owned by the pool is ignored.
    */
   finish(buffer: SharedArrayBuffer, rows: number): void {
     const n = this.#outstanding.get(buffer);
@@ -114,21 +127,23 @@ export class BatchSlots {
   }
 
   stats(): SlotStats {
-    return { pooled: this.#pooled, free: this.#free.length, reused: this.#reused, fresh: this.#fresh };
+    return { pooled: this.#pooled, free: this.#free.length, reused: this.#reused, copied: this.#copied };
   }
 
-  #acquire(): SharedArrayBuffer {
+  #acquire(): SharedArrayBuffer | null {
     const recycled = this.#free.pop();
     if (recycled !== undefined) {
       this.#reused++;
       this.#outstanding.set(recycled, 0);
       return recycled;
     }
+    if (this.#pooled >= this.capacity) {
+      this.#copied++;
+      return null;
+    }
     const buffer = new SharedArrayBuffer(2 * this.batchSize * this.pixels * Float32Array.BYTES_PER_ELEMENT);
-    if (this.#pooled < this.capacity) {
-      this.#pooled++;
-      this.#outstanding.set(buffer, 0);
-    } else this.#fresh++;
+    this.#pooled++;
+    this.#outstanding.set(buffer, 0);
     return buffer;
   }
 

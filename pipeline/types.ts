@@ -44,7 +44,7 @@ export interface DeclipBatch {
 /**
  * A batch as the pipeline delivers it: call `release()` when done with it (see
  * docs/pipeline.md, "Batch memory"). A consumer that never releases still gets every
- * batch, in fresh memory once the pipeline's buffer pool is used up.
+ * batch, copied into fresh arrays once the pipeline's buffer pool is used up.
  */
 export interface PipelineBatch extends DeclipBatch {
   readonly release: () => void;
