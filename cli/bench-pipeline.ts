@@ -214,6 +214,8 @@ export async function runBenchPipeline(flags: BenchPipelineFlags): Promise<void>
           sharedBatches: o.sharedBatches,
           released: flags.release !== false,
           batchBuffers: o.sharedBatches ? o.batchBuffers : 0,
+          // how the pool went: { pooled, free, reused, copied } (copied > 0: the copy path was taken)
+          ...(m.batchBuffers === undefined ? {} : { batchBufferStats: m.batchBuffers }),
           jpegDecoder: jpegDecoder(flags.jpegDecoder),
           cpuMsPerSample: Number(main.cpuMsPerSample.toFixed(2)),
           mainThreadBusy: Number(main.mainBusy.toFixed(3)),

@@ -71,6 +71,7 @@ t.test('bench pipeline over a shard of bad samples: skip counts them, throw name
   t.equal(typeof s['firstBatchSeconds'], 'number', 'firstBatchSeconds kept');
   t.equal(s['sharedBatches'], true, 'zero-copy by default');
   t.equal(s['released'], true);
+  t.match(s['batchBufferStats'], { pooled: Number, free: Number, reused: Number, copied: 0 }, 'a releasing consumer never falls back to copies');
   t.same(s.scaling.workers, [1, 2]);
   t.equal(s.scaling.samplesPerSecond[1], s['samplesPerSecond'], 'the 2-worker side is the main run');
   t.ok((s.scaling.samplesPerSecond[0] ?? 0) > 0);
