@@ -16,6 +16,10 @@
  * Ingestion (`shards create --from urls`) and the shard reader's split
  * (`resolveReadOptions`) both use it, so one launcher environment makes the process
  * write and read the same share; `names` are the flag or option names its errors use.
+ * The reader passes `{ jobIndices: false }`: a Kubernetes Indexed Job's or a Slurm job
+ * array's index (3 and 4) numbers independent jobs - a unit of ingestion work, but for a
+ * reader most often a sweep whose every job must see all the data - so there only the
+ * ranks of one process group (2, 5, 6) split the shards.
  *
  * @example
  * ```ts
@@ -53,12 +57,20 @@ export interface LaunchNames {
 
 const FLAG_NAMES: LaunchNames = { rank: '--rank', worldSize: '--world-size' };
 
+/** Which launcher variables count. */
+export interface LaunchSources {
+  /** `JOB_COMPLETION_INDEX` and `SLURM_ARRAY_TASK_*` (independent jobs of one array); default true. */
+  readonly jobIndices?: boolean;
+}
+
 /** Resolve rank and world size (see the module notes). Throws `InvalidOptionError` naming the flag, option or variable. */
 export function resolveLaunch(
   flags: { readonly rank?: number | undefined; readonly worldSize?: number | undefined },
   env: NodeJS.ProcessEnv = process.env,
   names: LaunchNames = FLAG_NAMES,
+  sources: LaunchSources = {},
 ): LaunchPlace {
+  const jobIndices = sources.jobIndices ?? true;
   const ws = names.worldSize;
   if (flags.rank !== undefined) {
     if (flags.worldSize === undefined) throw new InvalidOptionError(ws, `${names.rank} needs ${ws}`);
@@ -70,14 +82,14 @@ export function resolveLaunch(
     if (world === undefined) throw new InvalidOptionError('WORLD_SIZE', `RANK is set but WORLD_SIZE is not (set it, or pass ${ws})`);
     return checked(rank, world, 'RANK', 'RANK', flags.worldSize === undefined ? 'WORLD_SIZE' : ws);
   }
-  const index = envInt(env, 'JOB_COMPLETION_INDEX');
+  const index = jobIndices ? envInt(env, 'JOB_COMPLETION_INDEX') : undefined;
   if (index !== undefined) {
     if (flags.worldSize === undefined) {
       throw new InvalidOptionError(ws, `JOB_COMPLETION_INDEX is set (a Kubernetes Indexed Job): pass ${ws} with the Job's completions`);
     }
     return checked(index, flags.worldSize, 'JOB_COMPLETION_INDEX', 'JOB_COMPLETION_INDEX', ws);
   }
-  const arrayId = envInt(env, 'SLURM_ARRAY_TASK_ID');
+  const arrayId = jobIndices ? envInt(env, 'SLURM_ARRAY_TASK_ID') : undefined;
   if (arrayId !== undefined) {
     const min = envInt(env, 'SLURM_ARRAY_TASK_MIN') ?? 0;
     const count = flags.worldSize ?? envInt(env, 'SLURM_ARRAY_TASK_COUNT');

@@ -23,10 +23,10 @@ export interface ReadOptions {
    */
   readonly urls: string | readonly string[];
   /**
-   * This node's rank. With `worldSize`, or alone neither: from the launch environment as
-   * ingestion reads it (`core/launch.ts`: `RANK`/`WORLD_SIZE`, `JOB_COMPLETION_INDEX`
-   * with `worldSize`, `SLURM_ARRAY_TASK_ID`, `SLURM_PROCID`/`SLURM_NTASKS`,
-   * `OMPI_COMM_WORLD_RANK`/`_SIZE`), else 0.
+   * This node's rank. With `worldSize`, or alone neither: from the launch environment
+   * (`core/launch.ts`: the ranks of one process group - `RANK`/`WORLD_SIZE`,
+   * `SLURM_PROCID`/`SLURM_NTASKS`, `OMPI_COMM_WORLD_RANK`/`_SIZE`; job indices such as
+   * `JOB_COMPLETION_INDEX` and `SLURM_ARRAY_TASK_ID` are ignored), else 0.
    */
   readonly rank?: number;
   /** Number of nodes (default: the launch environment, as for `rank`, else 1). */
@@ -165,8 +165,8 @@ export function resolveReadOptions(input: ReadOptions, env: NodeJS.ProcessEnv = 
   const urls = Object.freeze(expandShardUrls(input.urls));
   if (urls.length === 0) throw invalidOption('urls', 'at least one shard URL', input.urls);
   const d = DEFAULT_READ_OPTIONS;
-  // The same launch environment as ingestion (core/launch.ts): RANK/WORLD_SIZE,
-  // JOB_COMPLETION_INDEX with worldSize, SLURM_ARRAY_TASK_*, SLURM_PROCID/NTASKS, OMPI_*.
+  // The launch environment as ingestion reads it (core/launch.ts), less the job indices:
+  // RANK/WORLD_SIZE, SLURM_PROCID/NTASKS, OMPI_*.
   const { rank, worldSize } = resolveLaunch(
     {
       rank: input.rank === undefined ? undefined : expectInteger('rank', input.rank, 0),
@@ -174,6 +174,7 @@ export function resolveReadOptions(input: ReadOptions, env: NodeJS.ProcessEnv = 
     },
     env,
     { rank: 'rank', worldSize: 'worldSize' },
+    { jobIndices: false },
   );
   const numWorkers = expectInteger('numWorkers', input.numWorkers ?? d.numWorkers, 1);
   const workerId = expectInteger('workerId', input.workerId ?? d.workerId, 0);

@@ -24,7 +24,6 @@ t.test('the reader\'s rank/worldSize split reads the same launch environment as 
   const envs: NodeJS.ProcessEnv[] = [
     {},
     { RANK: '3', WORLD_SIZE: '8' },
-    { SLURM_ARRAY_TASK_ID: '12', SLURM_ARRAY_TASK_MIN: '10', SLURM_ARRAY_TASK_COUNT: '4' },
     { SLURM_PROCID: '1', SLURM_NTASKS: '2' },
     { OMPI_COMM_WORLD_RANK: '2', OMPI_COMM_WORLD_SIZE: '3' },
   ];
@@ -33,9 +32,16 @@ t.test('the reader\'s rank/worldSize split reads the same launch environment as 
     const o = resolveReadOptions({ urls: 's-{0..9}.tar' }, env);
     t.same({ rank: o.rank, worldSize: o.worldSize }, { rank: launch.rank, worldSize: launch.worldSize }, `same place for ${launch.source}`);
   }
-  // A Kubernetes Indexed Job: the index from the environment, the world size from the option.
-  const k8s = resolveReadOptions({ urls: 's-{0..9}.tar', worldSize: 4 }, { JOB_COMPLETION_INDEX: '3' });
-  t.same([k8s.rank, k8s.worldSize], [3, 4]);
+  // Job indices (a Kubernetes Indexed Job, a Slurm job array) number independent jobs - a
+  // sweep reads all the data in every job - so the reader ignores them; ingestion uses them.
+  for (const env of [{ JOB_COMPLETION_INDEX: '3' }, { SLURM_ARRAY_TASK_ID: '12', SLURM_ARRAY_TASK_MIN: '10', SLURM_ARRAY_TASK_COUNT: '4' }]) {
+    const o = resolveReadOptions({ urls: 's-{0..9}.tar' }, env);
+    t.same([o.rank, o.worldSize], [0, 1], `reader ignores ${Object.keys(env)[0]}`);
+    t.not(resolveLaunch({ worldSize: 4 }, env).source, 'default', `ingestion uses ${Object.keys(env)[0]}`);
+  }
+  // Inside an array job, the ranks of its process group still split the shards.
+  const inArray = resolveReadOptions({ urls: 's-{0..9}.tar' }, { SLURM_ARRAY_TASK_ID: '1', SLURM_ARRAY_TASK_COUNT: '4', SLURM_PROCID: '1', SLURM_NTASKS: '2' });
+  t.same([inArray.rank, inArray.worldSize], [1, 2]);
   // Rank 1 of a Slurm job of 2 reads the odd shards, the ones ingestion's rank 1 writes (n % 2 === 1).
   const slurm = resolveReadOptions({ urls: 's-{0..5}.tar' }, { SLURM_PROCID: '1', SLURM_NTASKS: '2' });
   t.same(shardsForPass({ ...slurm, shuffleShards: false }, 0, 0), ['s-1.tar', 's-3.tar', 's-5.tar']);
@@ -43,6 +49,5 @@ t.test('the reader\'s rank/worldSize split reads the same launch environment as 
   t.same([resolveReadOptions({ urls: 'a.tar', rank: 0, worldSize: 2 }, { RANK: '1', WORLD_SIZE: '2' }).rank], [0]);
   t.throws(() => resolveReadOptions({ urls: 'a.tar', rank: 1 }, {}), { name: 'InvalidOptionError', field: 'worldSize' });
   t.throws(() => resolveReadOptions({ urls: 'a.tar', worldSize: 2 }, {}), { name: 'InvalidOptionError', field: 'rank' });
-  t.throws(() => resolveReadOptions({ urls: 'a.tar' }, { JOB_COMPLETION_INDEX: '1' }), { name: 'InvalidOptionError', field: 'worldSize' });
   t.throws(() => resolveReadOptions({ urls: 'a.tar', rank: 1.5, worldSize: 2 }), { name: 'InvalidOptionError', field: 'rank' });
 });
