@@ -67,6 +67,8 @@ export interface TrainBenchResult {
   readonly cpuMsPerStep: number;
   /** The WebGPU adapter (vendor, architecture, description, fallback or not); null on other backends. */
   readonly adapter: AdapterSummary | null;
+  /** Wall time to start the engine (compute workers loaded, replicas built), ms. */
+  readonly startupMs: number;
 }
 
 /** A DeclipBatch of random data shaped like the reference's (ids in [4, vocab), 15% MLM). */
@@ -156,7 +158,9 @@ export async function runTrainBench(options: TrainBenchOptions = {}): Promise<Tr
     optimizer: { lr: LR, weightDecay: 0.1, beta1: 0.9, beta2: 0.98, clipGradNorm: null },
     compute: { threads },
   });
+  const started = performance.now();
   const engine = await createEngine(config, { threads, log });
+  const startupMs = performance.now() - started;
   const rng = new Rng(seed + 2);
   const stepMs: number[] = [];
   const cpu: number[] = [];
@@ -198,6 +202,7 @@ export async function runTrainBench(options: TrainBenchOptions = {}): Promise<Tr
     stepMs,
     losses,
     adapter: selected.adapter ?? null,
+    startupMs,
   };
 }
 
@@ -239,10 +244,10 @@ export function registerBenchTrain(parent: Command): void {
           `(cpu ${result.cpuMsPerStep.toFixed(1)} ms) over steps 2..${result.steps}\n`,
       );
       if (flags.json === true) {
-        const { msPerStep, backend: name, threads, config, batch, steps, cpuMsPerStep, stepMs, losses, adapter } = result;
+        const { msPerStep, backend: name, threads, config, batch, steps, cpuMsPerStep, stepMs, losses, adapter, startupMs } = result;
         const round = (x: number): number => Math.round(x * 10) / 10;
         process.stdout.write(
-          JSON.stringify({ msPerStep: round(msPerStep), backend: name, threads, config, batch, steps, cpuMsPerStep: round(cpuMsPerStep), stepMs: stepMs.map(round), losses, adapter }) + '\n',
+          JSON.stringify({ msPerStep: round(msPerStep), backend: name, threads, config, batch, steps, cpuMsPerStep: round(cpuMsPerStep), stepMs: stepMs.map(round), losses, adapter, startupMs: round(startupMs) }) + '\n',
         );
       }
     });

@@ -6,7 +6,7 @@
 import type { MetricsSnapshot } from './metrics.js';
 import type { ResolvedPipelineOptions } from './options.js';
 import type { DeclipPipeline } from './pipeline.js';
-import type { DeclipBatch } from './types.js';
+import type { PipelineBatch } from './types.js';
 
 export interface PipelineHandleParts {
   readonly options: ResolvedPipelineOptions;
@@ -14,7 +14,7 @@ export interface PipelineHandleParts {
   readonly metrics: () => MetricsSnapshot;
   readonly threadCount: () => number;
   /** Pull the next batch. */
-  readonly next: () => Promise<IteratorResult<DeclipBatch>>;
+  readonly next: () => Promise<IteratorResult<PipelineBatch>>;
   /** Tear everything down (idempotent). */
   readonly close: () => Promise<void>;
   /** The listener registered on `options.signal`, removed by `close()`. */
@@ -38,7 +38,7 @@ export function pipelineHandle(parts: PipelineHandleParts): DeclipPipeline {
     [Symbol.asyncDispose]() {
       return this.close();
     },
-    [Symbol.asyncIterator](): AsyncIterator<DeclipBatch> {
+    [Symbol.asyncIterator](): AsyncIterator<PipelineBatch> {
       if (iterated) throw new Error('a DeclipPipeline can be iterated once; create another for another pass');
       iterated = true;
       return {

@@ -20,7 +20,7 @@ import type { PipelineOptions, ResolvedPipelineOptions } from './options.js';
 import type { DeclipPipeline } from './pipeline.js';
 import { pipelineHandle } from './handle.js';
 import { defaultWorkerFile } from './pool.js';
-import type { DeclipBatch } from './types.js';
+import type { DeclipBatch, PipelineBatch } from './types.js';
 
 /** A typed error, as data (errors do not survive structured clone with their class). */
 export interface WireError {
@@ -38,7 +38,10 @@ export type LoaderMessage =
   | { readonly type: 'end'; readonly metrics: MetricsSnapshot }
   | { readonly type: 'error'; readonly error: WireError; readonly metrics: MetricsSnapshot };
 
-export type MainMessage = { readonly type: 'credit'; readonly n: number } | { readonly type: 'close' };
+export type MainMessage =
+  | { readonly type: 'credit'; readonly n: number }
+  | { readonly type: 'release'; readonly batchIndex: number }
+  | { readonly type: 'close' };
 
 /** The message as it was (it already names the shard and key). */
 function keepMessage<E extends Error>(err: E, message: string): E {
@@ -91,10 +94,10 @@ export function createLoaderPipeline(o: ResolvedPipelineOptions, input: Pipeline
   const { open: _open, onWarn: _onWarn, signal: _signal, ...cloneable } = input;
   // Resolved here: code loaded through tsx's API in the loader cannot tell sources from dist.
   const worker = startLoader({ ...cloneable, workerFile: o.workerFile ?? defaultWorkerFile() });
-  const ring: DeclipBatch[] = [];
+  const ring: PipelineBatch[] = [];
   let metrics = EMPTY_METRICS;
   let waitMs = 0;
-  let waiter: { resolve: (r: IteratorResult<DeclipBatch>) => void; reject: (e: unknown) => void; since: number } | undefined;
+  let waiter: { resolve: (r: IteratorResult<PipelineBatch>) => void; reject: (e: unknown) => void; since: number } | undefined;
   let failure: { error: unknown } | undefined;
   let ended = false;
   let exited = false;
@@ -123,15 +126,25 @@ export function createLoaderPipeline(o: ResolvedPipelineOptions, input: Pipeline
       w.resolve({ value: undefined, done: true });
     }
   };
-  const take = (): DeclipBatch => {
-    const batch = ring.shift() as DeclipBatch;
+  const take = (): PipelineBatch => {
+    const batch = ring.shift() as PipelineBatch;
     if (!exited) worker.postMessage({ type: 'credit', n: 1 } satisfies MainMessage);
     return batch;
   };
 
   worker.on('message', (m: LoaderMessage) => {
     if (m.type === 'batch') {
-      ring.push(m.batch);
+      // release() goes back to the loader thread, where the batch's buffer pool lives
+      const { batchIndex } = m.batch.position;
+      let released = false;
+      ring.push({
+        ...m.batch,
+        release: () => {
+          if (released || exited) return;
+          released = true;
+          worker.postMessage({ type: 'release', batchIndex } satisfies MainMessage);
+        },
+      });
       metrics = m.metrics;
     } else if (m.type === 'warn') o.onWarn(new Error(m.message));
     else if (m.type === 'end') {
@@ -186,7 +199,7 @@ export function createLoaderPipeline(o: ResolvedPipelineOptions, input: Pipeline
       if (ring.length > 0) return { value: take(), done: false };
       if (failure !== undefined) throw failure.error;
       if (ended) return { value: undefined, done: true };
-      return new Promise<IteratorResult<DeclipBatch>>((resolve, reject) => {
+      return new Promise<IteratorResult<PipelineBatch>>((resolve, reject) => {
         waiter = { resolve, reject, since: performance.now() };
       });
     },

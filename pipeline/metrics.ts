@@ -43,7 +43,11 @@ export interface MetricsSnapshot {
   /** Total milliseconds the consumer waited on an empty prefetch ring. */
   readonly consumerWaitMs: number;
   readonly stages: Readonly<Record<Stage, StageDepth>>;
+  /** The zero-copy batch buffer pool (absent with `sharedBatches: false`): buffers pooled, free, reused, fresh. */
+  readonly batchBuffers?: SlotStats;
 }
+
+import type { SlotStats } from './slots.js';
 
 /**
  * Mutable metrics owned by one pipeline (readers use {@link PipelineMetrics.snapshot}).

@@ -73,14 +73,21 @@ export interface PipelineOptions {
    */
   readonly fastJpeg?: boolean;
   /**
-   * Workers write the image views straight into shared batch buffers that become the
-   * batches' `images1`/`images2` (SharedArrayBuffer-backed; no copy on this thread).
-   * Default false (every batch gets its own ArrayBuffers, copied in on this thread).
-   * Caveat: a batch buffer is freed only once every thread that touched it has run its
-   * garbage collector, and the worker threads allocate little, so with small images RSS
-   * can grow by a few hundred MB before it is reclaimed (docs/pipeline.md).
+   * Zero-copy batches (default true): workers write the image views straight into shared
+   * batch buffers that become the batches' `images1`/`images2` (SharedArrayBuffer-backed;
+   * no copy on this thread). Call `batch.release()` when done with a batch so its buffer
+   * is reused (docs/pipeline.md, "Batch memory"). false: every batch gets its own
+   * ArrayBuffers, copied in on this thread (about 5x more main-thread time).
    */
   readonly sharedBatches?: boolean;
+  /**
+   * Batch buffers the zero-copy pool keeps for reuse (each 2 x batchSize x S x S x 3
+   * floats). Default: prefetch + the re-order window's batches + 2 (5 with the defaults:
+   * the batch the consumer holds, the prefetched ones, the ones being filled). When every
+   * pooled buffer is held (a consumer that does not release), batches are copied into
+   * fresh arrays, as with `sharedBatches: false`. 0: always copy.
+   */
+  readonly batchBuffers?: number;
   /** Custom worker module (exports `augment(task)`), for other augmentations and tests. */
   readonly workerFile?: string;
   /** Extra data for a custom worker module. */
@@ -128,6 +135,7 @@ export interface ResolvedPipelineOptions {
   readonly pixelLimit: number | undefined;
   readonly fastJpeg: boolean;
   readonly sharedBatches: boolean;
+  readonly batchBuffers: number;
   readonly workerFile: string | undefined;
   readonly workerExtra: Readonly<Record<string, unknown>> | undefined;
   readonly yieldOnPull: boolean;
@@ -156,7 +164,7 @@ export const PIPELINE_DEFAULTS = Object.freeze({
   yieldOnPull: true,
   loaderThread: false,
   fastJpeg: true,
-  sharedBatches: false,
+  sharedBatches: true,
 });
 
 function warnToStderr(error: Error): void {
@@ -187,6 +195,8 @@ export function resolvePipelineOptions(options: PipelineOptions): ResolvedPipeli
   const samplesPerTask = expectInteger('samplesPerTask', options.samplesPerTask ?? d.samplesPerTask, 1, 1024);
   const workers = expectInteger('workers', options.workers ?? availableParallelism(), 1, 256);
   const tasksPerWorker = expectInteger('tasksPerWorker', options.tasksPerWorker ?? d.tasksPerWorker, 1, 64);
+  const prefetch = expectInteger('prefetch', options.prefetch ?? d.prefetch, 1, 1024);
+  const reorderWindow = expectInteger('reorderWindow', options.reorderWindow ?? 2 * workers * tasksPerWorker, workers * tasksPerWorker, 1 << 20);
   if (options.onWarn !== undefined && typeof options.onWarn !== 'function') throw invalidOption('onWarn', 'function', options.onWarn);
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw invalidOption('signal', 'AbortSignal', options.signal);
   return {
@@ -199,8 +209,8 @@ export function resolvePipelineOptions(options: PipelineOptions): ResolvedPipeli
     workers,
     tasksPerWorker,
     samplesPerTask,
-    reorderWindow: expectInteger('reorderWindow', options.reorderWindow ?? 2 * workers * tasksPerWorker, workers * tasksPerWorker, 1 << 20),
-    prefetch: expectInteger('prefetch', options.prefetch ?? d.prefetch, 1, 1024),
+    reorderWindow,
+    prefetch,
     shuffleBuffer: expectInteger('shuffleBuffer', options.shuffleBuffer ?? d.shuffleBuffer, 0, 1_000_000),
     shuffleShards: expectBoolean('shuffleShards', options.shuffleShards ?? d.shuffleShards),
     seed: expectInteger('seed', options.seed ?? d.seed, 0, 2 ** 32 - 1),
@@ -216,6 +226,7 @@ export function resolvePipelineOptions(options: PipelineOptions): ResolvedPipeli
     pixelLimit: options.pixelLimit === undefined ? undefined : expectNumber('pixelLimit', options.pixelLimit, 1),
     fastJpeg: expectBoolean('fastJpeg', options.fastJpeg ?? d.fastJpeg),
     sharedBatches: expectBoolean('sharedBatches', options.sharedBatches ?? d.sharedBatches),
+    batchBuffers: expectInteger('batchBuffers', options.batchBuffers ?? prefetch + Math.ceil((reorderWindow * samplesPerTask) / batchSize) + 2, 0, 1024),
     workerFile: options.workerFile === undefined ? undefined : expectString('workerFile', options.workerFile),
     workerExtra: options.workerExtra,
     yieldOnPull: expectBoolean('yieldOnPull', options.yieldOnPull ?? d.yieldOnPull),

@@ -30,10 +30,10 @@ import { resolvePipelineOptions, samplesInPipelineBound, type PipelineOptions, t
 import { AugmentPool } from './pool.js';
 import { BatchSlots } from './slots.js';
 import { pullEdge, type PullEdge } from './prefetch.js';
-import type { DeclipBatch } from './types.js';
+import type { PipelineBatch } from './types.js';
 
 /** A running pipeline: iterate it once; close it (or `await using`) when done. */
-export interface DeclipPipeline extends AsyncIterable<DeclipBatch> {
+export interface DeclipPipeline extends AsyncIterable<PipelineBatch> {
   readonly options: ResolvedPipelineOptions;
   /** One line for logs: "shards(4) -> untar -> shuffle(1000) -> augment[2 workers] -> batch(64) -> prefetch(2)". */
   describe(): string;
@@ -95,7 +95,7 @@ export function createPipeline(options: PipelineOptions): DeclipPipeline {
   const controller = new AbortController();
   const credit = new Credit(samplesInPipelineBound(o));
   const taskWindow = new Credit(o.reorderWindow);
-  const slots = o.sharedBatches ? new BatchSlots(o.batchSize, o.imageSize * o.imageSize * 3) : undefined;
+  const slots = o.sharedBatches ? new BatchSlots(o.batchSize, o.imageSize * o.imageSize * 3, o.batchBuffers) : undefined;
   let shuttingDown: Promise<void> | undefined;
   const shutdown = (): Promise<void> => {
     shuttingDown ??= (async () => {
@@ -142,16 +142,16 @@ export function createPipeline(options: PipelineOptions): DeclipPipeline {
       metrics,
       onTaskDone: () => taskWindow.release(1),
     }),
-    applyErrorPolicy({ policy: o.onError, metrics, onDrop: () => {
+    applyErrorPolicy({ policy: o.onError, metrics, onDrop: (sample) => {
         credit.release(1);
-        slots?.dropped();
+        slots?.dropped(sample.slot);
       }, onWarn: o.onWarn }),
-    batchSamples({ batchSize: o.batchSize, imageSize: o.imageSize, contextLength: o.contextLength, metrics }),
+    batchSamples({ batchSize: o.batchSize, imageSize: o.imageSize, contextLength: o.contextLength, metrics, slots }),
     // Ended, failed or unsubscribed: nothing more will be read or augmented.
     finalize(() => void shutdown()),
   );
 
-  const edge: PullEdge<DeclipBatch> = pullEdge(batches$, {
+  const edge: PullEdge<PipelineBatch> = pullEdge(batches$, {
     onTake: (batch) => {
       metrics.delivered(batch.size);
       metrics.add('samplesInPipeline', -batch.size);
@@ -175,7 +175,7 @@ export function createPipeline(options: PipelineOptions): DeclipPipeline {
   return pipelineHandle({
     options: o,
     describe: () => describePipeline(o),
-    metrics: () => metrics.snapshot(),
+    metrics: () => (slots === undefined ? metrics.snapshot() : { ...metrics.snapshot(), batchBuffers: slots.stats() }),
     threadCount: () => pool.threadCount,
     next: () => edge.next(),
     close: () => close(),

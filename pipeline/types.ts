@@ -32,6 +32,22 @@ export interface DeclipBatch {
   readonly keys: readonly string[];
   /** Where this batch sits in the deterministic stream, for resumable training. */
   readonly position: BatchPosition;
+  /**
+   * Hand the batch's memory back to the pipeline once its data has been used (uploaded
+   * to tensors, copied): the image buffer is then reused for a later batch, so the batch
+   * must not be read after this call. Idempotent. Batches from `createPipeline` always
+   * have it (see {@link PipelineBatch}); batches made by hand may leave it out.
+   */
+  readonly release?: () => void;
+}
+
+/**
+ * A batch as the pipeline delivers it: call `release()` when done with it (see
+ * docs/pipeline.md, "Batch memory"). A consumer that never releases still gets every
+ * batch, copied into fresh arrays once the pipeline's buffer pool is used up.
+ */
+export interface PipelineBatch extends DeclipBatch {
+  readonly release: () => void;
 }
 
 export interface BatchPosition {

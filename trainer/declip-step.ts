@@ -37,7 +37,7 @@ import type { NearestNeighbourQueue } from './losses/nn-queue.js';
 import { nnsLoss } from './losses/nns.js';
 import { simsiamLoss } from './losses/simsiam.js';
 import type { DeclipModel } from './models/declip-model.js';
-import { l2Normalize } from './models/layers.js';
+import { l2Normalize, stopGradient } from './models/layers.js';
 
 /** One batch as tensors (see {@link batchToInputs}). Int tensors are int32. */
 export interface DeclipInputs {
@@ -123,6 +123,12 @@ export interface TermInputs {
   readonly texts: readonly tf.Tensor2D[];
   /** SimSiam predictor (`p`) and projector (`z`) outputs of the two image views; null when off. */
   readonly simsiam: { readonly p1: tf.Tensor2D; readonly p2: tf.Tensor2D; readonly z1: tf.Tensor2D; readonly z2: tf.Tensor2D } | null;
+  /**
+   * The queue's nearest neighbours of each normalised text view `[B, D]` (constants), when
+   * the caller looked them up already (data-parallel workers look up their own rows and
+   * exchange the result); absent: looked up here.
+   */
+  readonly neighbours?: readonly tf.Tensor2D[];
   /** MLM logits at the masked positions `[M, V]`, their targets `[M]`, and the mean's denominator (default M). */
   readonly mlm: { readonly logits: tf.Tensor2D; readonly targets: tf.Tensor1D; readonly count?: number } | null;
 }
@@ -156,7 +162,7 @@ export function combineLosses(
     if (queue === null) throw new InvalidOptionError('queue', 'NNS weight is > 0 but no NearestNeighbourQueue was given');
     // Official pairing: every image view against the neighbours of every text view
     // (2 x 2 = four image->text cross-entropies with DeCLIP's views).
-    terms.nns = nnsLoss(images, texts.map((t) => queue.lookup(t)), scale);
+    terms.nns = nnsLoss(images, inputs.neighbours ?? texts.map((t) => queue.lookup(t)), scale);
     enqueue = tf.concat([...texts].reverse(), 0);
   }
   const s = inputs.simsiam;
@@ -207,12 +213,19 @@ export function declipLosses(
     const eda = config.textViews === 2 ? model.encodeText(inputs.tokensEda, inputs.eotEda) : null;
     let captionEmbedding = caption.embedding;
     let edaEmbedding = eda?.embedding ?? null;
+    let neighbours: tf.Tensor2D[] | undefined;
     if (exchange !== undefined) {
+      // The NN lookup is row by row: each worker looks up its own rows (off the tape) and
+      // the neighbours travel with the embeddings, instead of every worker searching the
+      // queue for the whole batch. Same rows, same arithmetic: the same neighbours.
+      const localTexts = edaEmbedding === null ? [captionEmbedding] : [captionEmbedding, edaEmbedding];
+      const localNeighbours = w.nns > 0 && queue !== null ? localTexts.map((t) => queue.lookup(stopGradient(l2Normalize(t)))) : [];
       const local = [f1, f2, captionEmbedding, edaEmbedding];
       const present = local.filter((x): x is tf.Tensor2D => x !== null);
-      const whole = exchange.gather(present);
+      const whole = exchange.gather([...present, ...localNeighbours]);
       const all = local.map((x) => (x === null ? null : (whole[present.indexOf(x)] as tf.Tensor2D)));
       [f1, f2, captionEmbedding, edaEmbedding] = [all[0] as tf.Tensor2D, all[1] ?? null, all[2] as tf.Tensor2D, all[3] ?? null];
+      if (localNeighbours.length > 0) neighbours = whole.slice(present.length);
     }
 
     let simsiam: TermInputs['simsiam'] = null;
@@ -228,7 +241,7 @@ export function declipLosses(
     }
     const images = f2 === null ? [f1] : [f1, f2];
     const texts = edaEmbedding === null ? [captionEmbedding] : [captionEmbedding, edaEmbedding];
-    const { total, terms, enqueue } = combineLosses({ images, texts, simsiam, mlm }, queue, config, scale);
+    const { total, terms, enqueue } = combineLosses({ images, texts, simsiam, mlm, ...(neighbours === undefined ? {} : { neighbours }) }, queue, config, scale);
     result = { total, terms, logitScale: scale, enqueue };
     tf.keep(total);
     tf.keep(scale);

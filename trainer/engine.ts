@@ -35,6 +35,8 @@ export interface TrainEngine {
   readonly stepsInFlight?: number;
   /** Forward + backward of one micro-batch; see {@link Replica.microStep}. */
   microStep(batch: DeclipBatch): Promise<MicroStepValues>;
+  /** Prepare the next micro-batch's inputs ahead (engines with steps in flight); see {@link Replica.stage}. */
+  stage?(batch: DeclipBatch): void;
   /** Drop the gradients summed since the last update. */
   discard(): Promise<void>;
   /** Apply the step at learning rate `lr`; resolves to the gradient norm before clipping. */
@@ -69,6 +71,10 @@ export class LocalEngine implements TrainEngine {
     return this.replica.microStep(batch);
   }
 
+  stage(batch: DeclipBatch): void {
+    this.replica.stage(batch);
+  }
+
   async discard(): Promise<void> {
     this.replica.discard();
   }
@@ -95,6 +101,9 @@ export function activeBackendName(): BackendName {
   const name = tf.getBackend();
   if (name === 'wasm' || name === 'cpu') return name;
   if (name === 'tensorflow') return 'tensorflow';
+  if (name === 'webgpu') {
+    throw new InvalidOptionError('compute.threads', 'More than one compute thread (--threads N) means data-parallel CPU workers; the webgpu backend trains one replica on the GPU: use --threads 1');
+  }
   throw new InvalidOptionError('backend', `Data-parallel workers cannot load the active tfjs backend "${name}"`);
 }
 

@@ -279,6 +279,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     // Engines that issue a step without reading it back (webgpu) keep one step in flight
     // while the next is issued; the others read each step before the next.
     const inFlightLimit = engine.stepsInFlight ?? 1;
+    /** Time spent waiting for the batch staged ahead, counted in the next step's data wait. */
+    let stagingWaitMs = 0;
     const inFlight: IssuedStep[] = [];
     const observed = <T>(p: Promise<T>): Promise<T> => {
       p.catch(() => undefined); // read (and rethrown) by settle; never an unhandled rejection meanwhile
@@ -346,7 +348,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         continue;
       }
       const started = performance.now();
-      let dataWaitMs = 0;
+      let dataWaitMs = stagingWaitMs;
+      stagingWaitMs = 0;
       let computeMs = 0;
       let samples = 0;
       await engine.discard();
@@ -376,6 +379,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         if (skipped.has(index)) continue;
         const computeStart = performance.now();
         const values = observed(engine.microStep(batch));
+        void values.finally(() => batch.release?.()).catch(() => undefined); // the step has its tensors: the batch's buffer goes back to the pipeline
         if (inFlightLimit === 1) await values; // this engine's state changes end when its promise does
         computeMs += performance.now() - computeStart;
         micro.push({ index, keys: batch.keys, values });
@@ -390,6 +394,15 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       inFlight.push({ step, micro, norm, lr, started, dataWaitMs, computeMs, samples, position });
       // A checkpoint holds exactly the steps read and checked: nothing may be in flight.
       const due = config.checkpointEvery > 0 && step % config.checkpointEvery === 0 && step < config.steps;
+      // Engines with steps in flight (webgpu): upload the next batch now, while this step and
+      // the one before run, not after the older one's values are read (one batch ahead).
+      if (inFlightLimit > 1 && engine.stage !== undefined && step < config.steps) {
+        const waitStart = performance.now();
+        // A failed pull is thrown where the next step awaits it, as without staging.
+        const next = await Promise.race([(pending as Promise<IteratorResult<DeclipBatch>>).catch(() => undefined), aborted]);
+        stagingWaitMs = performance.now() - waitStart;
+        if (next !== ABORTED && next !== undefined && next.done !== true && !skipped.has(position.batchesConsumed)) engine.stage(next.value);
+      }
       while (inFlight.length >= inFlightLimit || (due && inFlight.length > 0)) if (!(await settle())) continue outer;
       if (due) await checkpoint();
     }

@@ -25,7 +25,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { CheckpointError, InvalidOptionError } from '../core/errors.js';
-import { assertWebGpuHealthy } from './backend/webgpu.js';
+import { assertWebGpuHealthy, uploadToDevice } from './backend/webgpu.js';
 import { deriveSeed } from '../core/rng.js';
 import type { DeclipBatch } from '../pipeline/types.js';
 import type { StoredTensor } from './checkpoint/safetensors.js';
@@ -38,6 +38,7 @@ import { simsiamSpecs } from './models/heads.js';
 import { AdamW, type AdamWState, clampVariable } from './optim/adamw.js';
 import { clipScale, globalNormSquared, scaleGrads } from './optim/clip.js';
 import type { Collective } from './parallel/collective.js';
+import { copyFloatsInto, tensorFromView } from './kernels/wasm-memory.js';
 
 /**
  * The model's variables (parameters and buffers) as plain arrays, by name. Reads
@@ -256,6 +257,28 @@ export class Replica {
     this.deferred = collective === undefined && tf.getBackend() === 'webgpu';
   }
 
+  /** The next micro-batch's inputs, built and uploaded ahead by {@link stage} (deferred replicas). */
+  #staged: { readonly batch: DeclipBatch; readonly inputs: DeclipInputs } | undefined;
+
+  /**
+   * Deferred replicas (webgpu): build `batch`'s input tensors and start their upload to the
+   * device now, while the steps in flight run; {@link microStep} of the same batch then
+   * uses them. At most one batch is staged (staging another frees the first). No-op on the
+   * other backends, whose steps run on the calling thread.
+   */
+  stage(batch: DeclipBatch): void {
+    if (!this.deferred || this.#staged?.batch === batch) return;
+    this.#dropStaged();
+    const inputs = batchToInputs(batch);
+    uploadToDevice(Object.values(inputs) as tf.Tensor[]);
+    this.#staged = { batch, inputs };
+  }
+
+  #dropStaged(): void {
+    if (this.#staged !== undefined) disposeInputs(this.#staged.inputs);
+    this.#staged = undefined;
+  }
+
   /** Micro-batches summed since the last update or discard. */
   get pending(): number {
     return this.#count;
@@ -332,7 +355,9 @@ export class Replica {
    * and the training loop reloads its checkpoint, which also restores the queue.
    */
   #microStepDeferred(batch: DeclipBatch): Promise<MicroStepValues> {
-    const inputs = batchToInputs(batch);
+    const staged = this.#staged?.batch === batch ? this.#staged.inputs : undefined;
+    this.#staged = staged === undefined ? this.#staged : undefined;
+    const inputs = staged ?? batchToInputs(batch);
     let issued: IssuedGradients;
     try {
       issued = issueGradients(this.model, inputs, this.queue, this.config.loss);
@@ -400,25 +425,27 @@ export class Replica {
       const size = entries.reduce((s, e) => s + e.variable.size, 0);
       const flat = c.reduceInput(size);
       let offset = 0;
+      // Heap -> shared slot -> heap: one copy each way (see copyFloatsInto, tensorFromView).
       for (const e of entries) {
         const g = this.#sums.get(e.name);
         if (g === undefined) flat.fill(0, offset, offset + e.variable.size);
-        else flat.set(g.dataSync() as Float32Array, offset);
+        else copyFloatsInto(g, flat, offset);
         offset += e.variable.size;
       }
-      const summed = c.allReduceSum(flat);
-      offset = 0;
-      for (const e of entries) {
-        const n = e.variable.size;
-        if (this.#present.has(e.name)) {
-          const part = summed.subarray(offset, offset + n);
-          raw[e.name] = tf.tidy(() => {
-            const t = tf.tensor(part, e.variable.shape, 'float32');
-            return count > 1 ? tf.div(t, count) : t;
-          });
+      c.allReduceSumInto(flat, (summed) => {
+        offset = 0;
+        for (const e of entries) {
+          const n = e.variable.size;
+          if (this.#present.has(e.name)) {
+            const part = summed.subarray(offset, offset + n);
+            raw[e.name] = tf.tidy(() => {
+              const t = tensorFromView(part, e.variable.shape);
+              return count > 1 ? tf.div(t, count) : t;
+            });
+          }
+          offset += n;
         }
-        offset += n;
-      }
+      });
     }
     this.discard();
     const maxNorm = this.config.optimizer.clipGradNorm ?? Infinity;
@@ -433,10 +460,9 @@ export class Replica {
             scale: Number.isFinite(maxNorm) ? (tf.minimum(1, tf.div(maxNorm, tf.add(norm, 1e-6))) as tf.Scalar) : tf.scalar(1),
           };
         });
-        const clipped = scaleGrads(raw, scale);
-        this.optimizer.step(clipped, lr, apply);
+        this.optimizer.step(raw, lr, apply, scale); // the clipping factor is applied in the update
         clampVariable(this.model.logitScaleVariable, lo, hi, apply);
-        tf.dispose([apply, scale, ...Object.values(clipped), ...Object.values(raw)]);
+        tf.dispose([apply, scale, ...Object.values(raw)]);
         const norm = Math.sqrt((await sq.data())[0] ?? Number.NaN);
         assertWebGpuHealthy('an optimizer step');
         return norm;
@@ -465,16 +491,17 @@ export class Replica {
     const flat = c.reduceInput(size);
     let offset = 0;
     for (const e of this.#sliceBuffers) {
-      flat.set(e.variable.dataSync() as Float32Array, offset);
+      copyFloatsInto(e.variable, flat, offset);
       offset += e.variable.size;
     }
-    const summed = c.allReduceSum(flat);
-    offset = 0;
-    for (const e of this.#sliceBuffers) {
-      const part = summed.subarray(offset, offset + e.variable.size);
-      tf.tidy(() => e.variable.assign(tf.div(tf.tensor(part, e.variable.shape, 'float32'), c.world)));
-      offset += e.variable.size;
-    }
+    c.allReduceSumInto(flat, (summed) => {
+      offset = 0;
+      for (const e of this.#sliceBuffers) {
+        const part = summed.subarray(offset, offset + e.variable.size);
+        tf.tidy(() => e.variable.assign(tf.div(tensorFromView(part, e.variable.shape), c.world)));
+        offset += e.variable.size;
+      }
+    });
   }
 
   /** Weights, optimizer moments and NN queue as plain data (copies, read asynchronously). */
@@ -500,6 +527,7 @@ export class Replica {
     if (this.#disposed) return;
     this.#disposed = true;
     this.discard();
+    this.#dropStaged();
     this.optimizer.dispose();
     this.queue?.dispose();
     this.model.dispose();

@@ -99,8 +99,15 @@ export function fastJpegAvailable(): boolean {
 /**
  * The fast path: the decoded image, or `undefined` when this JPEG must go through sharp
  * (not plain, or the fast decoder refused it: sharp then decides, and names the error).
+ * With `scratch` at least `width x height x 3` bytes, the pixels are decoded into it (no
+ * allocation per image; the result is a view of `scratch`, valid until its next use).
+ *
+ * @example
+ * ```ts
+ * const image = decodeJpegFast(bytes, 40e6, scratch) ?? (await decodeImage(bytes));
+ * ```
  */
-function decodeJpegFast(bytes: Uint8Array, maxPixels: number): RgbImage | undefined {
+export function decodeJpegFast(bytes: Uint8Array, maxPixels: number, scratch?: Buffer): RgbImage | undefined {
   const header = readJpegHeader(bytes);
   if (header === undefined || header.process === 'other' || header.precision !== 8) return undefined;
   if (header.components !== 1 && header.components !== 3) return undefined;
@@ -112,7 +119,9 @@ function decodeJpegFast(bytes: Uint8Array, maxPixels: number): RgbImage | undefi
   const lib = jpegTurbo();
   if (lib === null) return undefined;
   try {
-    const out = lib.decompressSync(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length), { format: lib.FORMAT_RGB });
+    const src = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+    const into = scratch !== undefined && scratch.length >= header.width * header.height * 3 ? scratch : undefined;
+    const out = into === undefined ? lib.decompressSync(src, { format: lib.FORMAT_RGB }) : lib.decompressSync(src, into, { format: lib.FORMAT_RGB });
     if (out.width !== header.width || out.height !== header.height || out.data.length !== out.width * out.height * 3) return undefined;
     return { width: out.width, height: out.height, data: new Uint8Array(out.data.buffer, out.data.byteOffset, out.data.length) };
   } catch {

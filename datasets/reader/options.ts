@@ -4,6 +4,7 @@
  * {@link ResolvedReadOptions} that internal code uses. Validated once, here.
  */
 import type { Readable } from 'node:stream';
+import { resolveLaunch } from '../../core/launch.js';
 import { invalidOption, expectBoolean, expectInteger, expectOneOf } from '../../core/validate.js';
 import type { SkipEvent } from './stats.js';
 import { expandShardUrls } from './urls.js';
@@ -21,9 +22,14 @@ export interface ReadOptions {
    * string may hold a brace pattern (`s-{000000..000099}.tar`) and `::`-joined lists.
    */
   readonly urls: string | readonly string[];
-  /** This node's rank (default: `RANK` env, else 0). */
+  /**
+   * This node's rank. With `worldSize`, or alone neither: from the launch environment
+   * (`core/launch.ts`: the ranks of one process group - `RANK`/`WORLD_SIZE`,
+   * `SLURM_PROCID`/`SLURM_NTASKS`, `OMPI_COMM_WORLD_RANK`/`_SIZE`; job indices such as
+   * `JOB_COMPLETION_INDEX` and `SLURM_ARRAY_TASK_ID` are ignored), else 0.
+   */
   readonly rank?: number;
-  /** Number of nodes (default: `WORLD_SIZE` env, else 1). */
+  /** Number of nodes (default: the launch environment, as for `rank`, else 1). */
   readonly worldSize?: number;
   /** This reader's index among the node's parallel readers (default 0). */
   readonly workerId?: number;
@@ -135,14 +141,6 @@ export const DEFAULT_READ_OPTIONS = Object.freeze({
   maxRetryDelayMs: 10_000,
 } as const satisfies Partial<ResolvedReadOptions>);
 
-function envInteger(name: string, env: NodeJS.ProcessEnv): number | undefined {
-  const raw = env[name];
-  if (raw === undefined || raw.trim() === '') return undefined;
-  const n = Number(raw);
-  if (!Number.isInteger(n)) throw invalidOption(`${name} (environment)`, 'integer', raw);
-  return n;
-}
-
 function epochsOf(value: unknown): number {
   if (value === Infinity) return Infinity;
   return expectInteger('epochs', value, 1);
@@ -167,9 +165,17 @@ export function resolveReadOptions(input: ReadOptions, env: NodeJS.ProcessEnv = 
   const urls = Object.freeze(expandShardUrls(input.urls));
   if (urls.length === 0) throw invalidOption('urls', 'at least one shard URL', input.urls);
   const d = DEFAULT_READ_OPTIONS;
-  const worldSize = expectInteger('worldSize', input.worldSize ?? envInteger('WORLD_SIZE', env) ?? 1, 1);
-  const rank = expectInteger('rank', input.rank ?? envInteger('RANK', env) ?? 0, 0);
-  if (rank >= worldSize) throw invalidOption('rank', `integer between 0 and ${worldSize - 1} (worldSize ${worldSize})`, rank);
+  // The launch environment as ingestion reads it (core/launch.ts), less the job indices:
+  // RANK/WORLD_SIZE, SLURM_PROCID/NTASKS, OMPI_*.
+  const { rank, worldSize } = resolveLaunch(
+    {
+      rank: input.rank === undefined ? undefined : expectInteger('rank', input.rank, 0),
+      worldSize: input.worldSize === undefined ? undefined : expectInteger('worldSize', input.worldSize, 1),
+    },
+    env,
+    { rank: 'rank', worldSize: 'worldSize' },
+    { jobIndices: false },
+  );
   const numWorkers = expectInteger('numWorkers', input.numWorkers ?? d.numWorkers, 1);
   const workerId = expectInteger('workerId', input.workerId ?? d.workerId, 0);
   if (workerId >= numWorkers) {

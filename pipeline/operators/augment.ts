@@ -35,6 +35,8 @@ export interface FailedSample {
   readonly epoch: number;
   readonly index: number;
   readonly error: SampleError;
+  /** The shared batch buffer its row was in (pipeline/slots.ts), if any. */
+  readonly slot?: SharedArrayBuffer | undefined;
 }
 
 export type SampleOutcome = AugmentedSample | FailedSample;
@@ -59,7 +61,7 @@ function outcomes(task: AugmentTask, result: AugmentResult, imageSize: number, c
     if (failure !== null && failure !== undefined) {
       const code = (CODES.has(failure.code) ? failure.code : 'ERR_DECLIP_SAMPLE') as DeclipErrorCode;
       const error = new SampleError(failure.reason, failure.message, { url: s.url, key: s.key }, { code });
-      return { ok: false, epoch: s.epoch, index: s.index, error };
+      return { ok: false, epoch: s.epoch, index: s.index, error, slot: task.targets?.[i]?.buffer };
     }
     const target = result.images.length === 0 ? task.targets?.[i] : undefined;
     return {

@@ -9,15 +9,17 @@
  */
 import { bufferCount, defer, map, tap, type OperatorFunction } from 'rxjs';
 import type { PipelineMetrics } from '../metrics.js';
-import type { DeclipBatch } from '../types.js';
+import type { DeclipBatch, PipelineBatch } from '../types.js';
 import type { AugmentedSample } from './augment.js';
-import { sharedBatchImages } from '../slots.js';
+import { sharedBatchImages, type BatchSlots } from '../slots.js';
 
 export interface BatchOptions {
   readonly batchSize: number;
   readonly imageSize: number;
   readonly contextLength: number;
   readonly metrics: PipelineMetrics;
+  /** The shared batch buffers the workers wrote into: rows are handed back to them when copied or released. */
+  readonly slots?: BatchSlots | undefined;
 }
 
 /**
@@ -91,9 +93,34 @@ export function assembleBatch(
   };
 }
 
+const NOTHING_TO_RELEASE = (): void => {};
+
+/**
+ * The batch with its `release()`: a zero-copy batch gives its rows back to `slots` (once);
+ * a copied batch's rows are given back at once (their bytes are in the copy) and its
+ * `release()` does nothing.
+ */
+function releasable(batch: DeclipBatch, rows: readonly AugmentedSample[], slots: BatchSlots | undefined): PipelineBatch {
+  if (slots === undefined) return { ...batch, release: NOTHING_TO_RELEASE };
+  const buffer = batch.images1.buffer;
+  if (buffer instanceof SharedArrayBuffer && rows[0]?.view1.buffer === buffer) {
+    let released = false;
+    return {
+      ...batch,
+      release: () => {
+        if (released) return;
+        released = true;
+        slots.finish(buffer, batch.size);
+      },
+    };
+  }
+  for (const row of rows) if (row.view1.buffer instanceof SharedArrayBuffer) slots.finish(row.view1.buffer, 1);
+  return { ...batch, release: NOTHING_TO_RELEASE };
+}
+
 /** The batch operator (see the module example). */
-export function batchSamples(options: BatchOptions): OperatorFunction<AugmentedSample, DeclipBatch> {
-  const { batchSize, imageSize, contextLength, metrics } = options;
+export function batchSamples(options: BatchOptions): OperatorFunction<AugmentedSample, PipelineBatch> {
+  const { batchSize, imageSize, contextLength, metrics, slots } = options;
   return (source) =>
     defer(() => {
       let samplesBefore = 0;
@@ -104,7 +131,7 @@ export function batchSamples(options: BatchOptions): OperatorFunction<AugmentedS
           metrics.add('batchFill', -rows.length);
           const batch = assembleBatch(rows, batchIndex, samplesBefore, imageSize, contextLength, batchSize);
           samplesBefore += rows.length;
-          return batch;
+          return releasable(batch, rows, slots);
         }),
       );
     });

@@ -11,7 +11,7 @@
 import { EMPTY, mergeMap, of, throwError, type OperatorFunction } from 'rxjs';
 import type { SampleError } from '../../core/errors.js';
 import type { PipelineMetrics } from '../metrics.js';
-import type { AugmentedSample, SampleOutcome } from './augment.js';
+import type { AugmentedSample, FailedSample, SampleOutcome } from './augment.js';
 
 export const ERROR_POLICIES = ['throw', 'warn', 'skip'] as const;
 export type ErrorPolicy = (typeof ERROR_POLICIES)[number];
@@ -20,7 +20,7 @@ export interface ErrorPolicyOptions {
   readonly policy: ErrorPolicy;
   readonly metrics: PipelineMetrics;
   /** Called for each dropped sample (after counting). */
-  readonly onDrop: () => void;
+  readonly onDrop: (sample: FailedSample) => void;
   /** Called under `warn` with each dropped sample's error. */
   readonly onWarn: (error: SampleError) => void;
 }
@@ -34,7 +34,7 @@ export function applyErrorPolicy(options: ErrorPolicyOptions): OperatorFunction<
     metrics.countSkip(outcome.error.reason);
     metrics.add('samplesInPipeline', -1);
     if (policy === 'warn') onWarn(outcome.error);
-    onDrop();
+    onDrop(outcome);
     return EMPTY;
   });
 }

@@ -98,7 +98,7 @@ export function creditedTasks(
         else {
           metrics.samplesRead += group.length;
           metrics.add('samplesInPipeline', group.length);
-          yield packTask(group, seq++, seed, slots === undefined ? undefined : group.map(() => slots.next()));
+          yield packTask(group, seq++, seed, slots?.nextGroup(group.length));
         }
       }
       if (done) yield null;

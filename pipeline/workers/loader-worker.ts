@@ -13,7 +13,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { DeclipError, SampleError, ShardFormatError, ShardReadError } from '../../core/errors.js';
 import type { PipelineOptions } from '../options.js';
 import { createPipeline } from '../pipeline.js';
-import type { DeclipBatch } from '../types.js';
+import type { DeclipBatch, PipelineBatch } from '../types.js';
 import type { LoaderMessage, MainMessage, WireError } from '../loader.js';
 
 function wireError(err: unknown): WireError {
@@ -49,10 +49,18 @@ async function run(): Promise<void> {
   });
   let credit = 0;
   let closed = false;
+  // Posted batches not yet released by the main thread, by batch index. Bounded: a main
+  // thread that never releases has its oldest entries forgotten (their buffers then stay
+  // out of the pool, and later batches take fresh ones).
+  const held = new Map<number, PipelineBatch>();
+  const HELD_LIMIT = 64;
   let wake: (() => void) | undefined;
   port.on('message', (m: MainMessage) => {
     if (m.type === 'credit') credit += m.n;
-    else {
+    else if (m.type === 'release') {
+      held.get(m.batchIndex)?.release();
+      held.delete(m.batchIndex);
+    } else {
       closed = true;
       // ends a pending pull of the inner pipeline at once (no waiting for the next batch)
       void pipeline.close();
@@ -64,7 +72,10 @@ async function run(): Promise<void> {
       while (credit === 0 && !closed) await new Promise<void>((resolve) => (wake = resolve));
       if (closed) break;
       credit--;
-      post({ type: 'batch', batch, metrics: pipeline.metrics(), description: pipeline.describe() }, transferables(batch));
+      const { release: _release, ...data } = batch; // a function does not cross threads
+      held.set(batch.position.batchIndex, batch);
+      if (held.size > HELD_LIMIT) held.delete(held.keys().next().value as number);
+      post({ type: 'batch', batch: data, metrics: pipeline.metrics(), description: pipeline.describe() }, transferables(data));
     }
     post({ type: 'end', metrics: pipeline.metrics() });
   } catch (err) {

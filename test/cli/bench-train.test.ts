@@ -17,4 +17,5 @@ t.test('bench train: one and two compute threads share one setup (the same losse
   const other = await runTrainBench({ ...options, seed: 6, threads: 1 });
   tt.not(other.losses[0], one.losses[0], 'the seed changes the run');
   tt.ok(one.msPerStep > 0 && two.msPerStep > 0, 'step times are measured');
+  tt.ok(one.startupMs > 0 && two.startupMs > 0, 'start-up times are measured');
 });

@@ -28,50 +28,57 @@ function leftOver(before: Record<string, number>): Record<string, number> {
   return extra;
 }
 
-t.test('a consumer 10x slower than the producer keeps every stage within its bound and RSS flat', async (t) => {
-  const count = 3000;
-  const batchSize = 32;
-  const workers = 2;
-  const spinMs = 0.25; // worker time per sample
-  const producerMsPerBatch = (batchSize * spinMs) / workers;
-  const src = fakeSource({ count, imageBytes: 256 });
-  const p = createPipeline({
-    open: src.open,
-    workerFile: STAND_IN_WORKER,
-    workerExtra: { spinMs },
-    imageSize: 64, // 98 KB of views per sample: 290 MB if the stream were buffered
-    contextLength: 16,
-    batchSize,
-    workers,
-    tasksPerWorker: 2,
-    samplesPerTask: 4,
-    prefetch: 2,
+for (const release of [false, true]) {
+  t.test(`a consumer 10x slower than the producer keeps every stage within its bound and RSS flat (${release ? 'releasing its batches: zero-copy, recycled' : 'never releasing: the copy path once the pool is used up'})`, async (t) => {
+    const count = 3000;
+    const batchSize = 32;
+    const workers = 2;
+    const spinMs = 0.25; // worker time per sample
+    const producerMsPerBatch = (batchSize * spinMs) / workers;
+    const src = fakeSource({ count, imageBytes: 256 });
+    const p = createPipeline({
+      open: src.open,
+      workerFile: STAND_IN_WORKER,
+      workerExtra: { spinMs },
+      imageSize: 64, // 98 KB of views per sample: 290 MB if the stream were buffered
+      contextLength: 16,
+      batchSize,
+      workers,
+      tasksPerWorker: 2,
+      samplesPerTask: 4,
+      prefetch: 2,
+    });
+    const bound = samplesInPipelineBound(p.options);
+    let maxAhead = 0;
+    let rssAfterWarmup = 0;
+    let maxRss = 0;
+    let delivered = 0;
+    for await (const batch of p) {
+      delivered += batch.size;
+      maxAhead = Math.max(maxAhead, src.read() - delivered);
+      spin(10 * producerMsPerBatch);
+      if (release) batch.release();
+      const rss = process.memoryUsage.rss();
+      if (batch.position.batchIndex === 10) rssAfterWarmup = rss;
+      if (batch.position.batchIndex > 10) maxRss = Math.max(maxRss, rss);
+    }
+    const m = p.metrics();
+    t.equal(delivered, count);
+    t.ok(maxAhead <= bound, `read ahead of the consumer ${maxAhead} <= ${bound}`);
+    t.ok(m.stages.samplesInPipeline.peak <= bound, `samples in the pipeline peak ${m.stages.samplesInPipeline.peak} <= ${bound}`);
+    t.ok(m.stages.inFlightTasks.peak <= workers * 2, `tasks in flight peak ${m.stages.inFlightTasks.peak} <= ${workers * 2}`);
+    const window = p.options.reorderWindow;
+    t.ok(m.stages.reorderWaiting.peak < window, `re-order window peak ${m.stages.reorderWaiting.peak} < ${window}`);
+    t.ok(m.stages.prefetched.peak <= Math.ceil(bound / batchSize), `prefetch ring peak ${m.stages.prefetched.peak}`);
+    t.ok(m.stages.prefetched.peak >= 1, 'the ring filled: the consumer was the slow side');
+    const growthMB = (maxRss - rssAfterWarmup) / 2 ** 20;
+    t.ok(growthMB < 100, `RSS grew ${growthMB.toFixed(1)} MB over ${count} samples (flat)`);
+    const pool = m.batchBuffers;
+    t.ok(pool !== undefined && pool.pooled <= p.options.batchBuffers, `at most ${p.options.batchBuffers} pooled buffers: ${JSON.stringify(pool)}`);
+    if (release) t.equal(pool?.copied, 0, 'a releasing consumer is never short of a buffer');
+    else t.ok((pool?.copied ?? 0) > 0 && pool?.reused === 0, 'nothing released: the copy path took over');
   });
-  const bound = samplesInPipelineBound(p.options);
-  let maxAhead = 0;
-  let rssAfterWarmup = 0;
-  let maxRss = 0;
-  let delivered = 0;
-  for await (const batch of p) {
-    delivered += batch.size;
-    maxAhead = Math.max(maxAhead, src.read() - delivered);
-    spin(10 * producerMsPerBatch);
-    const rss = process.memoryUsage.rss();
-    if (batch.position.batchIndex === 10) rssAfterWarmup = rss;
-    if (batch.position.batchIndex > 10) maxRss = Math.max(maxRss, rss);
-  }
-  const m = p.metrics();
-  t.equal(delivered, count);
-  t.ok(maxAhead <= bound, `read ahead of the consumer ${maxAhead} <= ${bound}`);
-  t.ok(m.stages.samplesInPipeline.peak <= bound, `samples in the pipeline peak ${m.stages.samplesInPipeline.peak} <= ${bound}`);
-  t.ok(m.stages.inFlightTasks.peak <= workers * 2, `tasks in flight peak ${m.stages.inFlightTasks.peak} <= ${workers * 2}`);
-  const window = p.options.reorderWindow;
-  t.ok(m.stages.reorderWaiting.peak < window, `re-order window peak ${m.stages.reorderWaiting.peak} < ${window}`);
-  t.ok(m.stages.prefetched.peak <= Math.ceil(bound / batchSize), `prefetch ring peak ${m.stages.prefetched.peak}`);
-  t.ok(m.stages.prefetched.peak >= 1, 'the ring filled: the consumer was the slow side');
-  const growthMB = (maxRss - rssAfterWarmup) / 2 ** 20;
-  t.ok(growthMB < 100, `RSS grew ${growthMB.toFixed(1)} MB over ${count} samples (flat)`);
-});
+}
 
 t.test('breaking out of the loop closes the shard files, the workers, the loader thread and every timer', async (t) => {
   const dir = t.testdir({});

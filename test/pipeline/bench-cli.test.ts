@@ -64,6 +64,24 @@ t.test('bench pipeline over a shard of bad samples: skip counts them, throw name
   t.equal(result.skipped['missing-caption'], 12);
   t.ok(result.peakRssMB < 1536, `peak RSS ${result.peakRssMB} MB < 1.5 GB`);
 
+  const scaled = await run(['bench', 'pipeline', '--shards', shards, '--workers', '2', '--batch', '4', '--size', '32', '--on-error', 'skip', '--vocab-size', '300', '--scaling', '--json']);
+  t.equal(scaled.code, 0, scaled.stderr);
+  const s = JSON.parse(scaled.stdout.trim().split('\n').at(-1) ?? '{}') as Record<string, unknown> & { scaling: { workers: number[]; samplesPerSecond: number[]; speedup: number } };
+  t.equal(s['samples'], 12);
+  t.equal(typeof s['firstBatchSeconds'], 'number', 'firstBatchSeconds kept');
+  t.equal(s['sharedBatches'], true, 'zero-copy by default');
+  t.equal(s['released'], true);
+  t.match(s['batchBufferStats'], { pooled: Number, free: Number, reused: Number, copied: 0 }, 'a releasing consumer never falls back to copies');
+  t.same(s.scaling.workers, [1, 2]);
+  t.equal(s.scaling.samplesPerSecond[1], s['samplesPerSecond'], 'the 2-worker side is the main run');
+  t.ok((s.scaling.samplesPerSecond[0] ?? 0) > 0);
+  const ratio = (s.scaling.samplesPerSecond[1] ?? 0) / (s.scaling.samplesPerSecond[0] ?? 1);
+  t.ok(Math.abs(s.scaling.speedup - ratio) < 0.01 * ratio, `speedup ${s.scaling.speedup} is N workers over 1 (${ratio.toFixed(3)} from the rounded rates)`);
+  const kept = await run(['bench', 'pipeline', '--shards', shards, '--workers', '2', '--batch', '4', '--size', '32', '--on-error', 'skip', '--vocab-size', '300', '--no-release', '--no-shared-batches', '--json']);
+  t.equal(kept.code, 0, kept.stderr);
+  const k = JSON.parse(kept.stdout.trim().split('\n').at(-1) ?? '{}') as Record<string, unknown>;
+  t.same([k['samples'], k['released'], k['sharedBatches'], 'scaling' in k], [12, false, false, false]);
+
   const thrown = await run(['bench', 'pipeline', '--shards', shards, '--workers', '1', '--batch', '8', '--size', '32', '--shuffle', '0', '--vocab-size', '300', '--json']);
   t.not(thrown.code, 0);
   t.match(thrown.stderr, /sample b0001/);

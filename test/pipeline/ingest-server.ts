@@ -7,6 +7,8 @@
  *   /404               404
  *   /flaky500/N        500 on the first request of N, then the JPEG
  *   /flaky503/N        503 (Retry-After: 0) on the first request of N, then the JPEG
+ *   /flaky429/N        429 (Retry-After: 0) on the first request of N, then the JPEG
+ *   /status/NNN        that status every time (an empty body)
  *   /always500         500 every time
  *   /stall-headers     accepts, never answers
  *   /stall-body        headers and half the JPEG, then nothing
@@ -95,12 +97,16 @@ export async function startFaultServer(): Promise<FaultServer> {
       res.writeHead(404, { 'content-length': 9 });
       return void res.end('not found');
     }
-    if ((m = /^\/flaky(500|503)\/(\d+)$/.exec(path))) {
+    if ((m = /^\/flaky(500|503|429)\/(\d+)$/.exec(path))) {
       if (hit === 1) {
-        res.writeHead(Number(m[1]), { 'content-length': 4, ...(m[1] === '503' ? { 'retry-after': '0' } : {}) });
+        res.writeHead(Number(m[1]), { 'content-length': 4, ...(m[1] === '500' ? {} : { 'retry-after': '0' }) });
         return void res.end('busy');
       }
       return send(res, 'image/jpeg', await jpeg(Number(m[2])));
+    }
+    if ((m = /^\/status\/(\d{3})$/.exec(path))) {
+      res.writeHead(Number(m[1]), { 'content-length': 0 });
+      return void res.end();
     }
     if (path === '/always500') {
       res.writeHead(500, { 'content-length': 4 });

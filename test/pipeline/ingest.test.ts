@@ -223,6 +223,25 @@ t.test('resize modes follow img2dataset', async (t) => {
   t.match(await processImage(cut, DEFAULT_IMAGE_JOB), { ok: false, failure: 'decode-error' }, 'a truncated JPEG is not padded');
 });
 
+t.test('JPEGs decode into a reused scratch buffer with the same pixels and the same output', async (t) => {
+  const { decodeImage, decodeJpegFast } = await import('../../augment/image/decode.js');
+  const small = await testJpeg(1, 160, 80);
+  const large = await testJpeg(2, 300, 200);
+  const job = { ...DEFAULT_IMAGE_JOB, imageSize: 64, resizeMode: 'center_crop' } as const;
+  const first = await processImage(small, job);
+  // A larger photo grows the scratch and overwrites it; the small one then gives the same bytes.
+  const big = await processImage(large, job);
+  const again = await processImage(small, job);
+  t.ok(first.ok && big.ok && again.ok);
+  if (first.ok && again.ok) t.same(Buffer.from(again.data), Buffer.from(first.data));
+  const scratch = Buffer.alloc(300 * 200 * 3);
+  const into = decodeJpegFast(large, 40e6, scratch);
+  t.equal(into?.data.buffer, scratch.buffer, 'decoded into the scratch buffer');
+  t.same(Buffer.from(into?.data ?? []), Buffer.from((await decodeImage(large, { fastJpeg: true })).data), 'the same pixels as a fresh decode');
+  t.notOk(decodeJpegFast(large, 40e6, Buffer.alloc(10))?.data.buffer === scratch.buffer, 'a scratch too small is not used');
+  t.same(Buffer.from(decodeJpegFast(large, 40e6, Buffer.alloc(10))?.data ?? []), Buffer.from(into?.data ?? []));
+});
+
 t.test('max-bytes, a progress bar on a terminal, and option errors that name the flag', async (t) => {
   const dir = t.testdir();
   const { Downloader } = await import('../../pipeline/ingest/download.js');
@@ -234,6 +253,15 @@ t.test('max-bytes, a progress bar on a terminal, and option errors that name the
   await big.close();
   t.match(await d.fetch('ftp://example.com/x.jpg'), { ok: false, failure: 'bad-url' });
   await d.close();
+
+  // 429 is retried (honouring Retry-After), and counted as http-4xx when it persists; other 4xx are final.
+  const retrying = new Downloader({ retries: 1, retryDelayMs: 1 });
+  t.match(await retrying.fetch(`${server.base}/flaky429/1`), { ok: true, attempts: 2 });
+  t.match(await retrying.fetch(`${server.base}/status/429`), { ok: false, failure: 'http-4xx', attempts: 2 });
+  t.match(await retrying.fetch(`${server.base}/status/403`), { ok: false, failure: 'http-4xx', attempts: 1 });
+  t.match(await retrying.fetch(`${server.base}/status/502`), { ok: false, failure: 'http-5xx', attempts: 2 });
+  await retrying.close();
+  t.equal(server.hits.get('/status/403'), 1, 'a 403 is not retried');
 
   await writeFile(join(dir, 'l.csv'), csvOf([[`${server.base}/ok/1.jpg`, 'one'], [`${server.base}/404`, 'gone']]));
   const stderr = capture(true);

@@ -6,6 +6,7 @@ import { Rng } from '../../core/rng.js';
 import { CaptionTokenizer } from '../../augment/text/tokenizer.js';
 import { ShardWriter } from '../../datasets/writer/index.js';
 import { createPipeline } from '../../pipeline/pipeline.js';
+import type { SlotStats } from '../../pipeline/slots.js';
 import type { DeclipBatch } from '../../pipeline/types.js';
 import { batchFingerprint } from './helpers.js';
 
@@ -56,6 +57,27 @@ async function collect(p: AsyncIterable<DeclipBatch>): Promise<DeclipBatch[]> {
   for await (const b of p) out.push(b);
   return out;
 }
+
+t.test('real shards behind a loader thread: release() reaches the loader\'s pool, every batch stays right', async (t) => {
+  const f = await fixture(t, 96);
+  const opts = { shards: f.shards, tokenizerFile: f.tokenizerFile, imageSize: 32, contextLength: 24, batchSize: 8, workers: 2, shuffleBuffer: 10, seed: 6, epochs: 2 } as const;
+  const expected = (await collect(createPipeline({ ...opts, sharedBatches: false }))).map(batchFingerprint);
+  const p = createPipeline({ ...opts, loaderThread: true });
+  const prints: unknown[] = [];
+  let pool: SlotStats | undefined;
+  try {
+    for await (const b of p) {
+      prints.push(batchFingerprint(b));
+      t.ok(b.images1.buffer instanceof SharedArrayBuffer, 'zero-copy across the thread too');
+      b.release();
+    }
+    pool = p.metrics().batchBuffers; // the loader's pool, as of its last message
+  } finally {
+    await p.close();
+  }
+  t.same(prints, expected, 'the copied path\'s batches, each read before its release');
+  t.ok(pool !== undefined && pool.pooled <= p.options.batchBuffers && pool.reused >= prints.length / 2, `released buffers are reused: ${JSON.stringify(pool)}`);
+});
 
 t.test('real shards: identical batches, byte for byte, with 1 or 2 workers', async (t) => {
   const f = await fixture(t, 40);

@@ -66,6 +66,13 @@ t.test('collectives: a barrier whose peer never comes times out; an abort wakes 
   t.match(String(err), /worker 0: stopped at the loss exchange: worker 1 failed/);
   const solo = new Collective(createCollectiveBuffers({ world: 1, gatherFloats: 4, reduceFloats: 4, scalars: 1 }), 0);
   t.same([...solo.allReduceSum(new Float32Array([1, 2]))], [1, 2]);
+  // the sum handed to the consumer is a view of the shared slot, not a copy
+  const input = solo.reduceInput(2);
+  input.set([3, 4]);
+  let seen: Float32Array | undefined;
+  solo.allReduceSumInto(input, (sum) => (seen = sum));
+  t.same([...(seen ?? [])], [3, 4]);
+  t.equal(seen?.buffer, input.buffer);
 });
 
 t.test('two workers give the one-thread update on the whole batch; the replicas stay identical', async (t) => {

@@ -12,6 +12,7 @@ import { gelu, layerNorm, logSoftmax } from '../../trainer/kernels/index.js';
 import { registerFusedWebGpuKernels, unregisterFusedWebGpuKernels } from '../../trainer/kernels/webgpu/index.js';
 import { countWebGpuDispatches } from '../../trainer/kernels/webgpu/program.js';
 import { AdamW } from '../../trainer/optim/adamw.js';
+import { globalNormSquared } from '../../trainer/optim/clip.js';
 import { useWebGpu } from './webgpu-fixtures.js';
 
 const quiet = { log: () => undefined };
@@ -50,6 +51,8 @@ const cases: Case[] = [
   { name: 'log-softmax (narrow rows, rank 3)', shape: [2, 3, 7], op: (x) => logSoftmax(x), params: false, dispatches: [1, 1] },
   { name: 'LayerNorm (a row wider than a workgroup)', shape: [2, 3, 80], op: (x, g, b) => layerNorm(x, g, b), params: true, dispatches: [3, 3] },
   { name: 'LayerNorm (narrow rows)', shape: [9, 12], op: (x, g, b) => layerNorm(x, g, b), params: true, dispatches: [3, 3] },
+  // More than 64 rows: dgain and dbias sum 64-row chunks, then the chunks.
+  { name: 'LayerNorm (150 rows)', shape: [3, 50, 10], op: (x, g, b) => layerNorm(x, g, b), params: true, dispatches: [3, 5] },
 ];
 
 /** Forward and the gradients of sum(op * dy) for x (and gain and bias where the op takes them), as arrays. */
@@ -106,8 +109,8 @@ t.test('fused webgpu kernels match the composed formulas on cpu, forward and gra
   }
 });
 
-/** Two AdamW steps (the second masked by `apply` when given) of two parameters; their values and moments. */
-async function adamwRun(masks: Array<boolean | undefined>): Promise<number[][]> {
+/** AdamW steps (each masked by `apply` where given, gradients scaled by `scale` where given) of two parameters; their values and moments. */
+async function adamwRun(masks: Array<boolean | undefined>, scale?: number): Promise<number[][]> {
   const p1 = tf.variable(tf.tensor(random(1, 300), [20, 15]));
   const p2 = tf.variable(tf.tensor(random(2, 7), [7]));
   const opt = new AdamW([
@@ -118,8 +121,9 @@ async function adamwRun(masks: Array<boolean | undefined>): Promise<number[][]> 
     for (const [s, mask] of masks.entries()) {
       const grads = { w: tf.tensor(random(10 + s, 300), [20, 15]), b: tf.tensor(random(20 + s, 7, 5), [7]) };
       const apply = mask === undefined ? undefined : tf.scalar(mask, 'bool');
-      opt.step(grads, 1e-2 * (s + 1), apply);
-      tf.dispose([...Object.values(grads), ...(apply === undefined ? [] : [apply])]);
+      const gradScale = scale === undefined ? undefined : tf.scalar(scale);
+      opt.step(grads, 1e-2 * (s + 1), apply, gradScale);
+      tf.dispose([...Object.values(grads), ...[apply, gradScale].filter((x) => x !== undefined)]);
     }
     const state = await opt.exportState();
     const moments = Object.values(state.moments).flatMap((m) => [Array.from(m.m), Array.from(m.v)]);
@@ -131,20 +135,21 @@ async function adamwRun(masks: Array<boolean | undefined>): Promise<number[][]> 
 }
 
 t.test('the webgpu AdamW kernel (plain and masked) matches the tfjs ops on cpu, three dispatches per parameter', async (t) => {
-  const plans: Array<Array<boolean | undefined>> = [
-    [undefined, undefined],
-    [true, false],
-    [true, true],
+  const plans: Array<{ masks: Array<boolean | undefined>; scale?: number }> = [
+    { masks: [undefined, undefined] },
+    { masks: [true, false] },
+    { masks: [true, true], scale: 0.37 },
   ];
   await selectBackend({ backend: 'cpu', ...quiet });
   const reference = [];
-  for (const plan of plans) reference.push(await adamwRun(plan));
+  for (const plan of plans) reference.push(await adamwRun(plan.masks, plan.scale));
   if (!(await useWebGpu(t))) return;
   const counter = countWebGpuDispatches();
   t.teardown(() => counter.stop());
-  for (const [i, plan] of plans.entries()) {
+  for (const [i, { masks, scale }] of plans.entries()) {
+    const plan = [...masks, `scale ${scale ?? 'none'}`];
     counter.reset();
-    const gpu = await adamwRun(plan);
+    const gpu = await adamwRun(masks, scale);
     t.equal(counter.byProgram.get('DeclipProgram'), 2 * 2 * 3, `steps ${plan.map(String).join(', ')}: 3 fused dispatches per parameter and step`);
     for (const [k, r] of (reference[i] as number[][]).entries()) {
       const err = relErr(gpu[k] as number[], r);
@@ -152,6 +157,25 @@ t.test('the webgpu AdamW kernel (plain and masked) matches the tfjs ops on cpu, 
     }
   }
   // The masked second step left everything as after the first.
-  const [first] = await Promise.all([adamwRun([true])]);
-  t.same((await adamwRun([true, false])).slice(0, 2), (first as number[][]).slice(0, 2), 'a false mask changes no parameter');
+  const first = await adamwRun([true]);
+  t.same((await adamwRun([true, false])).slice(0, 2), first.slice(0, 2), 'a false mask changes no parameter');
+});
+
+t.test('the squared global norm on webgpu: one dispatch per 7 gradients, equal to the tfjs ops on cpu', async (t) => {
+  const sizes = [1, 5, 64, 65, 300, 1000, 7, 130, 2, 513, 64, 3, 90, 10000, 17, 33, 250]; // 10000: more than one stride of the 4096 invocations
+  const make = (): tf.Tensor[] => sizes.map((n, i) => tf.tensor(random(100 + i, n, 2), [n]));
+  await selectBackend({ backend: 'cpu', ...quiet });
+  const cpuTensors = make();
+  const reference = (await globalNormSquared(Object.fromEntries(cpuTensors.map((g, i) => [`g${i}`, g]))).data())[0] as number;
+  tf.dispose(cpuTensors);
+  if (!(await useWebGpu(t))) return;
+  const counter = countWebGpuDispatches();
+  t.teardown(() => counter.stop());
+  const tensors = make();
+  counter.reset();
+  const sq = globalNormSquared(Object.fromEntries(tensors.map((g, i) => [`g${i}`, g])));
+  t.equal(counter.byProgram.get('DeclipProgram'), Math.ceil(sizes.length / 7), `${sizes.length} gradients in ${Math.ceil(sizes.length / 7)} dispatches`);
+  const value = (await sq.data())[0] as number;
+  t.ok(Math.abs(value - reference) / reference <= 2e-3, `${value} vs cpu ${reference}`);
+  tf.dispose([...tensors, sq]);
 });

@@ -11,6 +11,7 @@ import { selectBackend } from '../../trainer/backend/select.js';
 import { webGpuAdapter, webGpuDevice } from '../../trainer/backend/webgpu.js';
 import { loadCheckpoint } from '../../trainer/checkpoint/checkpoint.js';
 import { readMetrics } from '../../trainer/log/metrics.js';
+import { createEngine } from '../../trainer/engine.js';
 import { train } from '../../trainer/loop.js';
 import { Replica } from '../../trainer/replica.js';
 import { makeBatch, memoryStream, microConfig, nonFiniteGradientStep, type StreamLog } from './loop-fixtures.js';
@@ -53,6 +54,11 @@ t.test('the first training steps on webgpu match wasm (loss and gradient norm), 
   t.ok(maxRelDiff(gpu.norms, wasm.norms) <= 2e-3, `gradient norms ${gpu.norms.join(', ')} vs wasm ${wasm.norms.join(', ')}`);
   t.equal(new Set(gpu.counts.slice(1)).size, 1, `tensor count flat after step 1: ${gpu.counts.join(', ')}`);
   t.notOk(webGpuReadSynchronously(), 'no GPU buffer was read synchronously');
+});
+
+t.test('more than one compute thread on webgpu is refused with a clear InvalidOptionError', async (t) => {
+  if (!(await useWebGpu(t))) return;
+  await t.rejects(createEngine(microConfig(), { threads: 2 }), { name: 'InvalidOptionError', message: /webgpu backend trains one replica on the GPU: use --threads 1/ });
 });
 
 t.test('AddN over more inputs than the storage-buffer limit is right (it was silently zero)', async (t) => {

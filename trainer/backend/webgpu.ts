@@ -233,3 +233,14 @@ export function assertWebGpuHealthy(where: string): void {
 export function webGpuDevice(): unknown {
   return device;
 }
+
+/**
+ * Start uploading `tensors` to the device now (webgpu: tfjs-backend-webgpu otherwise
+ * uploads a tensor made from host values when a kernel first reads it). No-op on the other
+ * backends.
+ */
+export function uploadToDevice(tensors: readonly tf.Tensor[]): void {
+  if (tf.getBackend() !== 'webgpu') return;
+  const backend = tf.backend() as unknown as { uploadToGPU(dataId: object): void };
+  for (const t of tensors) backend.uploadToGPU(t.dataId);
+}

@@ -141,6 +141,7 @@ export async function embedShards(ev: EvalModel, options: EmbedShardsOptions): P
       }
       labels.push(...batch.labels.subarray(0, b));
       keys.push(...batch.keys.slice(0, b));
+      batch.release(); // its values are read: the buffer goes back to the pipeline's pool (else it falls back to copies after a few batches)
       if (keys.length >= limit) break;
     }
   } finally {

@@ -7,8 +7,8 @@
  * Heap views (`f32`, `i32`) must be taken after the last allocation of a kernel: growing
  * the wasm memory detaches earlier views.
  */
-import type { DataType, KernelBackend, KernelFunc, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs-core';
-import { getKernel } from '@tensorflow/tfjs-core';
+import type { DataType, KernelBackend, KernelFunc, NamedAttrMap, NamedTensorInfoMap, Tensor, TensorInfo } from '@tensorflow/tfjs-core';
+import { engine, getKernel, tensor } from '@tensorflow/tfjs-core';
 
 /** What the wasm backend stores for each tensor. */
 export interface WasmTensorData {
@@ -160,4 +160,27 @@ export function odometerStep(idx: number[], src: number, strides: readonly numbe
     idx[ax] = 0;
   }
   return at;
+}
+
+/**
+ * Copy a float32 tensor's values into `dest` from `offset`: straight from the wasm heap
+ * when the active backend is wasm (one copy, no garbage), through `dataSync` elsewhere.
+ * For moving gradients into the data-parallel exchange buffer.
+ */
+export function copyFloatsInto(t: Tensor, dest: Float32Array, offset: number): void {
+  const backend = engine().backend as unknown as Partial<WasmBackendLike>;
+  const data = t.dtype === 'float32' && backend.dataIdMap !== undefined && backend.wasm !== undefined ? backend.dataIdMap.get(t.dataId) : undefined;
+  if (data !== undefined && typeof data.memoryOffset === 'number') dest.set(f32(backend as WasmBackendLike, t), offset);
+  else dest.set(t.dataSync() as Float32Array, offset);
+}
+
+/**
+ * A float32 tensor holding a copy of `values` (which may be a view of shared memory that
+ * is overwritten later): the wasm backend copies on write, so the view goes in as it is;
+ * other backends may keep the array they are given, so they get a private copy.
+ */
+export function tensorFromView(values: Float32Array, shape: readonly number[]): Tensor {
+  const backend = engine().backend as unknown as Partial<WasmBackendLike>;
+  const own = backend.dataIdMap !== undefined && backend.wasm !== undefined ? values : values.slice();
+  return tensor(own, [...shape], 'float32');
 }

@@ -104,24 +104,28 @@ export class AdamW {
    * gradients are not finite can be skipped without reading anything back first. The
    * update count still advances (the training loop reloads its last checkpoint after such a
    * step). With a mask the tfjs ops run, not the fused wasm kernel.
+   *
+   * `gradScale` (a scalar on the device, the gradient-clipping factor) multiplies every
+   * gradient first, as `scaleGrads` would; the webgpu kernel does it in the same pass.
    */
-  step(grads: NamedGrads, lr: number, apply?: tf.Scalar): void {
+  step(grads: NamedGrads, lr: number, apply?: tf.Scalar, gradScale?: tf.Scalar): void {
     if (this.#disposed) throw new Error('AdamW: used after dispose()');
     this.#step++;
     const { beta1, beta2, eps, weightDecay, decayEmbeddings } = this.options;
     const bc1 = 1 - beta1 ** this.#step;
     const bc2 = 1 - beta2 ** this.#step;
     for (const p of this.params) {
-      const g = grads[p.name];
-      if (g === undefined) continue;
+      const grad = grads[p.name];
+      if (grad === undefined) continue;
       const m = this.#moment(this.#m, p);
       const v = this.#moment(this.#v, p);
       const decays = p.decay || (decayEmbeddings && p.embedding === true);
       const decay = decays && weightDecay > 0 ? 1 - lr * weightDecay : 1;
       const scalars = { beta1, beta2, eps, bc2, stepSize: lr / bc1, decay };
-      if (apply === undefined && adamwInPlace(p.variable, g, m, v, scalars)) continue;
-      if (adamwWebGpu(p.variable, g, m, v, scalars, apply)) continue;
+      if (apply === undefined && gradScale === undefined && adamwInPlace(p.variable, grad, m, v, scalars)) continue;
+      if (adamwWebGpu(p.variable, grad, m, v, scalars, apply, gradScale)) continue;
       tf.tidy(() => {
+        const g = gradScale === undefined ? grad : tf.mul(grad, gradScale);
         const mNew = tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1));
         const vNew = tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), 1 - beta2));
         const denom = tf.add(tf.sqrt(tf.div(vNew, bc2)), eps);

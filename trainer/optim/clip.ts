@@ -17,13 +17,14 @@
  * ```
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { sumOfSquaresWebGpu } from '../kernels/webgpu/fused.js';
 import type { NamedGrads } from './param.js';
 
 /** `sum_i ||g_i||^2` as a scalar on the device (0 for no gradients). Caller disposes it. */
 export function globalNormSquared(grads: NamedGrads): tf.Scalar {
   const tensors = Object.values(grads);
   if (tensors.length === 0) return tf.scalar(0);
-  return tf.tidy(() => tf.addN(tensors.map((g) => tf.sum(tf.square(g)))) as tf.Scalar);
+  return sumOfSquaresWebGpu(tensors) ?? (tf.tidy(() => tf.addN(tensors.map((g) => tf.sum(tf.square(g))))) as tf.Scalar);
 }
 
 /** The global L2 norm of a set of gradients (reads one number back, asynchronously). */

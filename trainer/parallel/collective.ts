@@ -186,13 +186,27 @@ export class Collective {
    * then all-gather. Returns a fresh array.
    */
   allReduceSum(local: Float32Array): Float32Array {
+    let out = new Float32Array(0);
+    this.allReduceSumInto(local, (sum) => (out = sum.slice()));
+    return out;
+  }
+
+  /**
+   * {@link allReduceSum} without the copy of the result: `consume` gets a view of the sum
+   * in the shared buffer (identical on every worker), valid only during the call (copy out
+   * what you keep; the next collective overwrites it).
+   */
+  allReduceSumInto(local: Float32Array, consume: (sum: Float32Array) => void): void {
     const n = local.length;
     const size = this.#buffers.reduceFloats;
     if (n > size) throw new WorkerError(`worker ${this.rank}: all-reduce of ${n} floats exceeds the buffer (${size})`);
     const slots = new Float32Array(this.#buffers.reduce);
     const mine = this.rank * size;
     if (local.buffer !== this.#buffers.reduce || local.byteOffset !== mine * 4) slots.set(local, mine);
-    if (this.world === 1) return slots.slice(0, n);
+    if (this.world === 1) {
+      consume(slots.subarray(0, n));
+      return;
+    }
     this.barrier('the gradient all-reduce');
     const chunk = Math.ceil(n / this.world);
     const lo = Math.min(n, this.rank * chunk);
@@ -203,9 +217,8 @@ export class Collective {
       for (let i = lo; i < hi; i++) slots[i] = (slots[i] as number) + (slots[base + i] as number);
     }
     this.barrier('the gradient all-gather');
-    const sum = slots.slice(0, n);
+    consume(slots.subarray(0, n));
     this.barrier('the end of the all-reduce'); // nobody writes slot 0 again before everyone has read it
-    return sum;
   }
 
   /**

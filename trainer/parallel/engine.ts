@@ -101,7 +101,8 @@ function collectiveSizes(config: TrainConfig, world: number): { reduceFloats: nu
   const buffers = specs.filter((s) => !s.trainable).reduce((s, p) => s + sizeOf(p.shape), 0);
   return {
     reduceFloats: Math.max(params, buffers),
-    gatherFloats: 4 * Math.max(config.batch, world) * config.model.embedDim,
+    // two image views, two text views and the NN-queue neighbours of both text views
+    gatherFloats: 6 * Math.max(config.batch, world) * config.model.embedDim,
     scalars: 5 + trainable.length,
   };
 }

@@ -6,19 +6,21 @@
  * overhead (and on lavapipe far more), so the count of dispatches per step is what these
  * cut; docs/backends.md has the measured counts.
  *
- * - GELU: 1 dispatch forward, 1 backward (the formula: 5 and ~12).
+ * - GELU: 1 dispatch forward, 1 backward.
  * - Log-softmax over the last axis: 1 forward (a workgroup per row: max, sum of exp,
- *   write), 1 backward `dy - exp(y) * sum(dy)` (tfjs: 6 and 4).
+ *   write), 1 backward `dy - exp(y) * sum(dy)`.
  * - LayerNorm over the last axis: 3 forward (row mean, row rstd, the normalised output),
- *   3 backward (dx a workgroup per row; dgain, dbias a column sum each) (the formula: ~11
- *   and ~25).
+ *   3 backward (dx a workgroup per row; dgain, dbias a column sum each), 5 where there are
+ *   more than 64 rows (the column sums in chunks of 64 rows, then the chunks summed).
+ * - The squared global gradient norm: one dispatch per 7 gradients (a Square and a Sum per
+ *   gradient before).
  */
+import * as tf from '@tensorflow/tfjs-core';
 import type { KernelConfig, TensorInfo } from '@tensorflow/tfjs-core';
 import { GELU, GELU_GRAD, fusedGelu } from '../gelu.js';
 import { LAYER_NORM, LAYER_NORM_GRAD, registerLayerNormGradient } from '../layer-norm.js';
 import { LOG_SOFTMAX, LOG_SOFTMAX_GRAD, fusedLogSoftmax } from '../log-softmax.js';
-import { ERF_HELPER, ROW_HELPERS, ROW_THREADS, floatInput, rowsOf, runProgram } from './program.js';
-
+import { ERF_HELPER, ROW_HELPERS, ROW_THREADS, type WebGpuBackendLike, floatInput, rowsOf, runProgram } from './program.js';
 
 function sameSize(kernel: string, a: TensorInfo, b: TensorInfo): void {
   const n = (t: TensorInfo): number => t.shape.reduce((x, y) => x * y, 1);
@@ -134,6 +136,9 @@ const logSoftmaxGradConfig: KernelConfig = {
   },
 };
 
+/** Rows per invocation of LayerNorm's dgain and dbias column sums. */
+const COLUMN_CHUNK = 64;
+
 /** WGSL of a row's mean and variance (population), then `out` written by invocation 0. */
 const statsCode = (out: string): string => `${ROW_HELPERS}
   fn main(index : i32) {
@@ -222,25 +227,50 @@ const layerNormGradConfig: KernelConfig = {
           ${eachColumn('let g = Dy[base + c] * Gain[c]; result[base + c] = rs * (g - meanG - (X[base + c] - m) * rs * meanGX);')}
         }`,
     }, [x, gain, dy, mean, rstd], [...uniforms]);
-    const column = (key: string, names: string[], tensors: TensorInfo[], term: string): TensorInfo =>
-      runProgram(backend, {
+    // dgain and dbias are sums over the rows: each invocation sums one column over a chunk
+    // of COLUMN_CHUNK rows (so a large batch keeps the GPU busy), then, where there is more
+    // than one chunk, one more dispatch sums the chunks' partial sums.
+    const chunks = Math.ceil(rows / COLUMN_CHUNK);
+    const column = (key: string, names: string[], tensors: TensorInfo[], term: string): TensorInfo => {
+      const partial = runProgram(backend, {
         key,
         inputs: names,
-        outputShape: [width],
+        outputShape: chunks === 1 ? [width] : [chunks, width],
         layout: { kind: 'elementwise' },
         uniforms: 'rows : i32, width : i32,',
         code: `
           fn main(index : i32) {
             if (index < uniforms.size) {
+              let chunk = index / uniforms.width;
+              let c = index % uniforms.width;
               var s = 0.0;
-              for (var r = 0; r < uniforms.rows; r = r + 1) {
-                let i = r * uniforms.width + index;
+              for (var r = chunk * ${COLUMN_CHUNK}; r < min(uniforms.rows, (chunk + 1) * ${COLUMN_CHUNK}); r = r + 1) {
+                let i = r * uniforms.width + c;
                 s = s + ${term};
               }
               result[index] = s;
             }
           }`,
       }, tensors, [...uniforms]);
+      if (chunks === 1) return partial;
+      const total = runProgram(backend, {
+        key: 'column_sum',
+        inputs: ['Partial'],
+        outputShape: [width],
+        layout: { kind: 'elementwise' },
+        uniforms: 'chunks : i32,',
+        code: `
+          fn main(index : i32) {
+            if (index < uniforms.size) {
+              var s = 0.0;
+              for (var k = 0; k < uniforms.chunks; k = k + 1) { s = s + Partial[k * uniforms.size + index]; }
+              result[index] = s;
+            }
+          }`,
+      }, [partial], [{ type: 'int32', data: [chunks] }]);
+      (backend as WebGpuBackendLike).disposeData(partial.dataId);
+      return total;
+    };
     const dgain = column('layer_norm_dgain', ['X', 'Dy', 'Mean', 'Rstd'], [x, dy, mean, rstd], 'Dy[i] * ((X[i] - Mean[r]) * Rstd[r])');
     const dbias = column('layer_norm_dbias', ['Dy'], [dy], 'Dy[i]');
     return [dx, dgain, dbias];
@@ -255,4 +285,55 @@ export function registerFusedGradients(): void {
   fusedGelu.registerGradient();
   fusedLogSoftmax.registerGradient();
   registerLayerNormGradient();
+}
+
+let sumOfSquaresOn = true;
+/** Workgroups of the squared-norm program (each strides over the gradients and writes one partial sum). */
+const SQUARES_WORKGROUPS = 64;
+
+/** Use (the default) or not {@link sumOfSquaresWebGpu} (registerFusedWebGpuKernels / unregisterFusedWebGpuKernels). */
+export function enableSumOfSquares(on: boolean): void {
+  sumOfSquaresOn = on;
+}
+
+/**
+ * `sum(g^2)` over every tensor of `tensors` on the webgpu backend (the squared global
+ * gradient norm): one dispatch per group of tensors that fits the device's storage-buffer
+ * limit (64 workgroups, each a strided partial sum over the whole group), then the sum of
+ * the partial sums, instead of a Square and a Sum per tensor. Undefined where it does not apply (another backend, a dtype other
+ * than float32): use the tfjs ops.
+ */
+export function sumOfSquaresWebGpu(tensors: readonly tf.Tensor[]): tf.Scalar | undefined {
+  if (!sumOfSquaresOn || tf.getBackend() !== 'webgpu' || tensors.length === 0 || tensors.some((t) => t.dtype !== 'float32')) return undefined;
+  const backend = tf.backend() as unknown as WebGpuBackendLike;
+  const group = Math.max(1, Math.min(7, backend.device.limits.maxStorageBuffersPerShaderStage - 1));
+  // Each group's program: SQUARES_WORKGROUPS workgroups stride over every tensor of the
+  // group and write one partial sum each; then the partials of all groups are summed.
+  const parts: tf.Tensor[] = [];
+  for (let i = 0; i < tensors.length; i += group) {
+    const chunk = tensors.slice(i, i + group);
+    const names = chunk.map((_, k) => `G${k}`);
+    const stride = SQUARES_WORKGROUPS * ROW_THREADS;
+    const loops = names.map((n, k) => `for (var i = first; i < uniforms.n${k}; i = i + ${stride}) { let v = ${n}[i]; s = s + v * v; }`).join('\n');
+    const info = runProgram(backend, {
+      key: `sum_of_squares_${chunk.length}`,
+      inputs: names,
+      outputShape: [SQUARES_WORKGROUPS],
+      layout: { kind: 'rows', rows: SQUARES_WORKGROUPS },
+      uniforms: names.map((_, k) => `n${k} : i32,`).join(' '),
+      code: `${ROW_HELPERS}
+        fn main(index : i32) {
+          let row = rowIndex();
+          let first = row * ${ROW_THREADS} + i32(localId.x);
+          var s = 0.0;
+          ${loops}
+          let total = rowSum(s);
+          if (localId.x == 0u && row < ${SQUARES_WORKGROUPS}) { result[row] = total; }
+        }`,
+    }, chunk, chunk.map((t) => ({ type: 'int32', data: [t.size] })));
+    parts.push(tf.engine().makeTensorFromTensorInfo(info));
+  }
+  const total = tf.tidy(() => tf.sum(parts.length === 1 ? (parts[0] as tf.Tensor) : tf.addN(parts)) as tf.Scalar);
+  tf.dispose(parts);
+  return total;
 }

@@ -13,7 +13,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { adamwWebGpuConfigs } from './adamw.js';
-import { fusedWebGpuKernels, registerFusedGradients } from './fused.js';
+import { enableSumOfSquares, fusedWebGpuKernels, registerFusedGradients } from './fused.js';
 import type { WebGpuBackendLike } from './program.js';
 
 export { adamwWebGpu, ADAMW_WEBGPU } from './adamw.js';
@@ -23,9 +23,10 @@ let registered = false;
 /** The fused kernels' names (what {@link unregisterFusedWebGpuKernels} removes). */
 export const FUSED_WEBGPU_KERNELS: readonly string[] = [...fusedWebGpuKernels, ...adamwWebGpuConfigs].map((k) => k.kernelName);
 
-/** Register the fused kernels (idempotent). */
+/** Register the fused kernels (idempotent), and use the fused squared gradient norm. */
 export function registerFusedWebGpuKernels(): void {
   registerFusedGradients();
+  enableSumOfSquares(true);
   for (const config of [...fusedWebGpuKernels, ...adamwWebGpuConfigs]) {
     if (tf.getKernel(config.kernelName, 'webgpu') === undefined) tf.registerKernel(config);
   }
@@ -36,6 +37,7 @@ export function registerFusedWebGpuKernels(): void {
  * "before" of scripts/webgpu-dispatches.ts, and the reference of the kernel tests).
  */
 export function unregisterFusedWebGpuKernels(): void {
+  enableSumOfSquares(false);
   for (const name of FUSED_WEBGPU_KERNELS) if (tf.getKernel(name, 'webgpu') !== undefined) tf.unregisterKernel(name, 'webgpu');
 }
 
