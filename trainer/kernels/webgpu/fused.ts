@@ -16,15 +16,19 @@
  *   gradient before).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { KernelConfig, TensorInfo } from '@tensorflow/tfjs-core';
+import type { KernelConfig, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs-core';
 import { GELU, GELU_GRAD, fusedGelu } from '../gelu.js';
 import { LAYER_NORM, LAYER_NORM_GRAD, registerLayerNormGradient } from '../layer-norm.js';
 import { LOG_SOFTMAX, LOG_SOFTMAX_GRAD, fusedLogSoftmax } from '../log-softmax.js';
 import { ERF_HELPER, ROW_HELPERS, ROW_THREADS, type WebGpuBackendLike, floatInput, rowsOf, runProgram } from './program.js';
 
-function sameSize(kernel: string, a: TensorInfo, b: TensorInfo): void {
+/** A gradient kernel's value input and its `dy`, both float32 and of the same size. */
+function withGradient(kernel: string, inputs: NamedTensorInfoMap, name: string): [TensorInfo, TensorInfo] {
+  const a = floatInput(kernel, name, inputs[name]);
+  const dy = floatInput(kernel, 'dy', inputs['dy']);
   const n = (t: TensorInfo): number => t.shape.reduce((x, y) => x * y, 1);
-  if (n(a) !== n(b)) throw new TypeError(`${kernel}: dy has shape [${b.shape}], expected the shape [${a.shape}]`);
+  if (n(a) !== n(dy)) throw new TypeError(`${kernel}: dy has shape [${dy.shape}], expected the shape [${a.shape}]`);
+  return [a, dy];
 }
 
 const geluConfig: KernelConfig = {
@@ -52,9 +56,7 @@ const geluGradConfig: KernelConfig = {
   kernelName: GELU_GRAD,
   backendName: 'webgpu',
   kernelFunc: ({ inputs, backend }) => {
-    const x = floatInput(GELU_GRAD, 'x', inputs['x']);
-    const dy = floatInput(GELU_GRAD, 'dy', inputs['dy']);
-    sameSize(GELU_GRAD, x, dy);
+    const [x, dy] = withGradient(GELU_GRAD, inputs, 'x');
     return runProgram(backend, {
       key: 'gelu_grad',
       inputs: ['X', 'Dy'],
@@ -114,9 +116,7 @@ const logSoftmaxGradConfig: KernelConfig = {
   kernelName: LOG_SOFTMAX_GRAD,
   backendName: 'webgpu',
   kernelFunc: ({ inputs, backend }) => {
-    const y = floatInput(LOG_SOFTMAX_GRAD, 'y', inputs['y']);
-    const dy = floatInput(LOG_SOFTMAX_GRAD, 'dy', inputs['dy']);
-    sameSize(LOG_SOFTMAX_GRAD, y, dy);
+    const [y, dy] = withGradient(LOG_SOFTMAX_GRAD, inputs, 'y');
     const { rows, width } = rowsOf(LOG_SOFTMAX_GRAD, y.shape);
     return runProgram(backend, {
       key: 'log_softmax_grad',
@@ -196,12 +196,10 @@ const layerNormGradConfig: KernelConfig = {
   backendName: 'webgpu',
   kernelFunc: ({ inputs, backend }) => {
     const kernel = LAYER_NORM_GRAD;
-    const x = floatInput(kernel, 'x', inputs['x']);
+    const [x, dy] = withGradient(kernel, inputs, 'x');
     const gain = floatInput(kernel, 'gain', inputs['gain']);
-    const dy = floatInput(kernel, 'dy', inputs['dy']);
     const mean = floatInput(kernel, 'mean', inputs['mean']);
     const rstd = floatInput(kernel, 'rstd', inputs['rstd']);
-    sameSize(kernel, x, dy);
     const { rows, width } = rowsOf(kernel, x.shape);
     if (gain.shape.length !== 1 || gain.shape[0] !== width) throw new TypeError(`${kernel}: gain must have shape [${width}], got [${gain.shape}]`);
     if (mean.shape.reduce((a, b) => a * b, 1) !== rows || rstd.shape.reduce((a, b) => a * b, 1) !== rows) throw new TypeError(`${kernel}: mean and rstd must have ${rows} values`);
