@@ -99,15 +99,16 @@ export function fastJpegAvailable(): boolean {
 /**
  * The fast path: the decoded image, or `undefined` when this JPEG must go through sharp
  * (not plain, or the fast decoder refused it: sharp then decides, and names the error).
- * With `scratch` at least `width x height x 3` bytes, the pixels are decoded into it (no
- * allocation per image; the result is a view of `scratch`, valid until its next use).
+ * `scratch(n)` (called once the header gives the size, n = width x height x 3) may offer
+ * a buffer: when it is at least n bytes the pixels are decoded into it (no allocation per
+ * image; the result is a view of it, valid until its next use).
  *
  * @example
  * ```ts
- * const image = decodeJpegFast(bytes, 40e6, scratch) ?? (await decodeImage(bytes));
+ * const image = decodeJpegFast(bytes, 40e6, (n) => reusable(n)) ?? (await decodeImage(bytes));
  * ```
  */
-export function decodeJpegFast(bytes: Uint8Array, maxPixels: number, scratch?: Buffer): RgbImage | undefined {
+export function decodeJpegFast(bytes: Uint8Array, maxPixels: number, scratch?: (bytes: number) => Buffer | undefined): RgbImage | undefined {
   const header = readJpegHeader(bytes);
   if (header === undefined || header.process === 'other' || header.precision !== 8) return undefined;
   if (header.components !== 1 && header.components !== 3) return undefined;
@@ -120,7 +121,9 @@ export function decodeJpegFast(bytes: Uint8Array, maxPixels: number, scratch?: B
   if (lib === null) return undefined;
   try {
     const src = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
-    const into = scratch !== undefined && scratch.length >= header.width * header.height * 3 ? scratch : undefined;
+    const n = header.width * header.height * 3;
+    const offered = scratch?.(n);
+    const into = offered !== undefined && offered.length >= n ? offered : undefined;
     const out = into === undefined ? lib.decompressSync(src, { format: lib.FORMAT_RGB }) : lib.decompressSync(src, into, { format: lib.FORMAT_RGB });
     if (out.width !== header.width || out.height !== header.height || out.data.length !== out.width * out.height * 3) return undefined;
     return { width: out.width, height: out.height, data: new Uint8Array(out.data.buffer, out.data.byteOffset, out.data.length) };

@@ -28,7 +28,6 @@
 import sharp from 'sharp';
 import { ImageError } from '../../core/errors.js';
 import { decodeImage, decodeJpegFast, jpegTurbo, sniffImageFormat } from '../../augment/image/decode.js';
-import { readJpegHeader } from '../../augment/image/jpeg-header.js';
 import { resampleRgb, type ResamplePlan } from '../../augment/image/resample.js';
 import type { RgbImage } from '../../augment/image/types.js';
 import { WasmViewKernels, wasmKernelsAvailable } from '../../augment/image/wasm/view.js';
@@ -168,11 +167,6 @@ export function resize(image: RgbImage, plan: ResamplePlan, out?: RgbImage): Rgb
   return resampleRgb(image, plan);
 }
 
-function scratchFor(bytes: Uint8Array): Buffer | undefined {
-  const h = readJpegHeader(bytes);
-  return decoded.get(h === undefined ? 0 : h.width * h.height * 3);
-}
-
 /** True when a JPEG ends with its EOI marker (allowing a little trailing padding). */
 function jpegComplete(bytes: Uint8Array): boolean {
   for (let i = bytes.length - 2; i >= Math.max(0, bytes.length - 64); i--) {
@@ -196,7 +190,7 @@ export async function processImage(bytes: Uint8Array, o: ImageJobOptions): Promi
     // Into this thread's scratch buffer: the pixels are read only by the resize below,
     // before any await (measured last session: the ~0.5 MB allocated per decoded photo
     // cost about 1 ms of GC per image).
-    image = (fast ? decodeJpegFast(bytes, o.maxPixels, scratchFor(bytes)) : undefined) ?? (await decodeImage(bytes, { maxPixels: o.maxPixels, fastJpeg: fast }));
+    image = (fast ? decodeJpegFast(bytes, o.maxPixels, (n) => decoded.get(n)) : undefined) ?? (await decodeImage(bytes, { maxPixels: o.maxPixels, fastJpeg: fast }));
   } catch (err) {
     if (err instanceof ImageError && err.reason === 'too-many-pixels') return { ok: false, failure: 'too-large', detail: err.message };
     return { ok: false, failure: 'decode-error', detail: err instanceof Error ? err.message : String(err) };
