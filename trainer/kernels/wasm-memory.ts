@@ -162,15 +162,21 @@ export function odometerStep(idx: number[], src: number, strides: readonly numbe
   return at;
 }
 
+/** The active tfjs backend when it is the wasm backend (by shape, as {@link asWasm} checks it). */
+function activeWasm(): WasmBackendLike | undefined {
+  const b = engine().backend as unknown as Partial<WasmBackendLike>;
+  return b.wasm !== undefined && b.dataIdMap !== undefined ? (b as WasmBackendLike) : undefined;
+}
+
 /**
  * Copy a float32 tensor's values into `dest` from `offset`: straight from the wasm heap
  * when the active backend is wasm (one copy, no garbage), through `dataSync` elsewhere.
  * For moving gradients into the data-parallel exchange buffer.
  */
 export function copyFloatsInto(t: Tensor, dest: Float32Array, offset: number): void {
-  const backend = engine().backend as unknown as Partial<WasmBackendLike>;
-  const data = t.dtype === 'float32' && backend.dataIdMap !== undefined && backend.wasm !== undefined ? backend.dataIdMap.get(t.dataId) : undefined;
-  if (data !== undefined && typeof data.memoryOffset === 'number') dest.set(f32(backend as WasmBackendLike, t), offset);
+  const backend = activeWasm();
+  const data = t.dtype === 'float32' ? backend?.dataIdMap.get(t.dataId) : undefined;
+  if (backend !== undefined && data !== undefined && typeof data.memoryOffset === 'number') dest.set(f32(backend, t), offset);
   else dest.set(t.dataSync() as Float32Array, offset);
 }
 
@@ -180,7 +186,6 @@ export function copyFloatsInto(t: Tensor, dest: Float32Array, offset: number): v
  * other backends may keep the array they are given, so they get a private copy.
  */
 export function tensorFromView(values: Float32Array, shape: readonly number[]): Tensor {
-  const backend = engine().backend as unknown as Partial<WasmBackendLike>;
-  const own = backend.dataIdMap !== undefined && backend.wasm !== undefined ? values : values.slice();
+  const own = activeWasm() !== undefined ? values : values.slice();
   return tensor(own, [...shape], 'float32');
 }

@@ -16,7 +16,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelConfig, TensorInfo } from '@tensorflow/tfjs-core';
 import type { AdamWScalars } from '../adamw.js';
-import { floatInput, runProgram } from './program.js';
+import { floatInput } from '../wasm-memory.js';
+import { runProgram } from './program.js';
 
 export const ADAMW_WEBGPU = 'DeclipAdamW';
 

@@ -20,7 +20,8 @@ import type { KernelConfig, NamedTensorInfoMap, TensorInfo } from '@tensorflow/t
 import { GELU, GELU_GRAD, fusedGelu } from '../gelu.js';
 import { LAYER_NORM, LAYER_NORM_GRAD, registerLayerNormGradient } from '../layer-norm.js';
 import { LOG_SOFTMAX, LOG_SOFTMAX_GRAD, fusedLogSoftmax } from '../log-softmax.js';
-import { ERF_HELPER, ROW_HELPERS, ROW_THREADS, type WebGpuBackendLike, floatInput, rowsOf, runProgram } from './program.js';
+import { floatInput } from '../wasm-memory.js';
+import { ERF_HELPER, ROW_HELPERS, ROW_THREADS, type WebGpuBackendLike, rowsOf, runProgram } from './program.js';
 
 /** A gradient kernel's value input and its `dy`, both float32 and of the same size. */
 function withGradient(kernel: string, inputs: NamedTensorInfoMap, name: string): [TensorInfo, TensorInfo] {

@@ -126,12 +126,6 @@ export function runProgram(backend: unknown, spec: ProgramSpec, inputs: readonly
   return (backend as WebGpuBackendLike).runWebGPUProgram(new DeclipProgram(spec), [...inputs], 'float32', values.length === 0 ? undefined : values);
 }
 
-/** A float32 input of a kernel, or a TypeError naming it. */
-export function floatInput(kernel: string, name: string, t: tf.TensorInfo | undefined): tf.TensorInfo {
-  if (t === undefined || t.dtype !== 'float32') throw new TypeError(`${kernel}: input ${name} must be a float32 tensor`);
-  return t;
-}
-
 /** [rows, width] of a tensor seen as rows of its last axis. */
 export function rowsOf(kernel: string, shape: readonly number[]): { rows: number; width: number } {
   const width = shape[shape.length - 1];
