@@ -41,6 +41,35 @@ import type { Collective } from './parallel/collective.js';
 import { copyFloatsInto, tensorFromView } from './kernels/wasm-memory.js';
 
 /**
+ * Sum one tensor per entry (the size of its variable) over the data-parallel workers:
+ * heap -> shared slot -> heap, one copy each way (see copyFloatsInto, tensorFromView). An
+ * entry with no local tensor adds zeros. `consume` gets each entry's sum as a view of the
+ * shared buffer, valid only during the call.
+ */
+function allReduceEntries<E extends { readonly variable: tf.Variable }>(
+  c: Collective,
+  entries: readonly E[],
+  local: (entry: E) => tf.Tensor | undefined,
+  consume: (entry: E, sum: Float32Array) => void,
+): void {
+  const flat = c.reduceInput(entries.reduce((s, e) => s + e.variable.size, 0));
+  let offset = 0;
+  for (const e of entries) {
+    const t = local(e);
+    if (t === undefined) flat.fill(0, offset, offset + e.variable.size);
+    else copyFloatsInto(t, flat, offset);
+    offset += e.variable.size;
+  }
+  c.allReduceSumInto(flat, (summed) => {
+    let at = 0;
+    for (const e of entries) {
+      consume(e, summed.subarray(at, at + e.variable.size));
+      at += e.variable.size;
+    }
+  });
+}
+
+/**
  * The model's variables (parameters and buffers) as plain arrays, by name. Reads
  * asynchronously (all downloads in flight together), so it works on every backend.
  */
@@ -355,9 +384,11 @@ export class Replica {
    * and the training loop reloads its checkpoint, which also restores the queue.
    */
   #microStepDeferred(batch: DeclipBatch): Promise<MicroStepValues> {
-    const staged = this.#staged?.batch === batch ? this.#staged.inputs : undefined;
-    this.#staged = staged === undefined ? this.#staged : undefined;
-    const inputs = staged ?? batchToInputs(batch);
+    let inputs: DeclipInputs;
+    if (this.#staged?.batch === batch) {
+      inputs = this.#staged.inputs; // staged ahead: already uploaded, and now this step's to dispose
+      this.#staged = undefined;
+    } else inputs = batchToInputs(batch);
     let issued: IssuedGradients;
     try {
       issued = issueGradients(this.model, inputs, this.queue, this.config.loss);
@@ -421,30 +452,12 @@ export class Replica {
       for (const [name, sum] of this.#sums) raw[name] = count > 1 ? tf.tidy(() => tf.div(sum, count)) : sum;
       if (count <= 1) this.#sums = new Map(); // raw owns them now
     } else {
-      const entries = this.model.trainable();
-      const size = entries.reduce((s, e) => s + e.variable.size, 0);
-      const flat = c.reduceInput(size);
-      let offset = 0;
-      // Heap -> shared slot -> heap: one copy each way (see copyFloatsInto, tensorFromView).
-      for (const e of entries) {
-        const g = this.#sums.get(e.name);
-        if (g === undefined) flat.fill(0, offset, offset + e.variable.size);
-        else copyFloatsInto(g, flat, offset);
-        offset += e.variable.size;
-      }
-      c.allReduceSumInto(flat, (summed) => {
-        offset = 0;
-        for (const e of entries) {
-          const n = e.variable.size;
-          if (this.#present.has(e.name)) {
-            const part = summed.subarray(offset, offset + n);
-            raw[e.name] = tf.tidy(() => {
-              const t = tensorFromView(part, e.variable.shape);
-              return count > 1 ? tf.div(t, count) : t;
-            });
-          }
-          offset += n;
-        }
+      allReduceEntries(c, this.model.trainable(), (e) => this.#sums.get(e.name), (e, part) => {
+        if (!this.#present.has(e.name)) return;
+        raw[e.name] = tf.tidy(() => {
+          const t = tensorFromView(part, e.variable.shape);
+          return count > 1 ? tf.div(t, count) : t;
+        });
       });
     }
     this.discard();
@@ -487,20 +500,8 @@ export class Replica {
    * so that the replicas stay identical.
    */
   #averageBuffers(c: Collective): void {
-    const size = this.#sliceBuffers.reduce((s, e) => s + e.variable.size, 0);
-    const flat = c.reduceInput(size);
-    let offset = 0;
-    for (const e of this.#sliceBuffers) {
-      copyFloatsInto(e.variable, flat, offset);
-      offset += e.variable.size;
-    }
-    c.allReduceSumInto(flat, (summed) => {
-      offset = 0;
-      for (const e of this.#sliceBuffers) {
-        const part = summed.subarray(offset, offset + e.variable.size);
-        tf.tidy(() => e.variable.assign(tf.div(tensorFromView(part, e.variable.shape), c.world)));
-        offset += e.variable.size;
-      }
+    allReduceEntries(c, this.#sliceBuffers, (e) => e.variable, (e, part) => {
+      tf.tidy(() => e.variable.assign(tf.div(tensorFromView(part, e.variable.shape), c.world)));
     });
   }
 
