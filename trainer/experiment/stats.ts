@@ -46,8 +46,13 @@ export function pairedTTest(a: readonly number[], b: readonly number[]): PairedT
   if (n < 2) return { n, mean, sd, ahead, t: Number.NaN, df, p: Number.NaN };
   if (sd === 0) return { n, mean, sd, ahead, t: mean === 0 ? Number.NaN : Math.sign(mean) * Infinity, df, p: mean === 0 ? 1 : 0 };
   const t = mean / (sd / Math.sqrt(n));
-  const p = Math.min(1, 2 * (1 - jstat.jStat.studentt.cdf(Math.abs(t), df)));
+  const p = twoSidedP(t, df);
   return { n, mean, sd, ahead, t, df, p };
+}
+
+/** The two-sided p-value of a t statistic with `df` degrees of freedom (jStat's Student t CDF). */
+function twoSidedP(t: number, df: number): number {
+  return Math.min(1, 2 * (1 - jstat.jStat.studentt.cdf(Math.abs(t), df)));
 }
 
 /** Welch's two-sample t-test: the difference of means `a - b` and its two-sided p-value. */
@@ -77,6 +82,6 @@ export function welchTTest(a: readonly number[], b: readonly number[]): WelchTTe
   if (va + vb === 0) return { na, nb, diff, t: diff === 0 ? Number.NaN : Math.sign(diff) * Infinity, df: na + nb - 2, p: diff === 0 ? 1 : 0 };
   const t = diff / Math.sqrt(va + vb);
   const df = (va + vb) ** 2 / (va ** 2 / (na - 1) + vb ** 2 / (nb - 1));
-  const p = Math.min(1, 2 * (1 - jstat.jStat.studentt.cdf(Math.abs(t), df)));
+  const p = twoSidedP(t, df);
   return { na, nb, diff, t, df, p };
 }
